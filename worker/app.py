@@ -1,0 +1,320 @@
+"""The consume loop: records -> validated events -> micro-batches -> pipeline -> results.
+
+One thread owns the consumer, the batcher and the producer; the pipeline runs on it
+too (the GPU path's overlap comes with the performance work). The loop is:
+
+    consume -> decode (bad -> DLQ) -> batcher -> pipeline -> produce results
+            -> checkpoint (flush producer, then commit offsets)
+
+Crash-only: anything unexpected propagates and the process exits non-zero; Kubernetes
+restarts it and the uncommitted tail is re-delivered. Nothing is ever half-alive.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from pipeline.errors import InferenceError
+from schemas.dead_letter import DeadLetter
+from schemas.input import InputEvent
+from schemas.result import EventAnalysis, Latency, ModelInfo, ResultEvent
+from worker import __version__, kafka, logs
+from worker.batcher import MicroBatcher, Pending
+from worker.checkpoint import Checkpoint
+from worker.config import Settings
+from worker.decode import Rejection, decode
+from worker.health import HealthServer
+from worker.metrics import Metrics
+
+log = logs.get("redheart.worker")
+POLL_TIMEOUT_S = 0.1
+# What a model may raise for an input it cannot handle (ValueError covers pydantic's
+# ValidationError of an impossible output). Anything else is a crash, not a dead letter.
+MODEL_REJECTIONS = (InferenceError, ValueError, RuntimeError)
+
+
+class Analyzer(Protocol):
+    """What the worker needs of `pipeline.Pipeline` (kept narrow so tests can see the seam)."""
+
+    profile: str
+    trained: bool
+    checkpoint_id: str | None
+
+    def count_tokens(self, text: str) -> int: ...
+    def reject_reason(self, event: InputEvent) -> str | None: ...
+    def analyze(self, events: list[InputEvent]) -> list[EventAnalysis]: ...
+    def status(self) -> dict[str, Any]: ...
+
+
+class FatalKafkaError(RuntimeError):
+    """librdkafka reported a fatal error; the client instance is unusable."""
+
+
+@dataclass(slots=True)
+class Work:
+    """An accepted event with the coordinates of the record it came from."""
+
+    event: InputEvent
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None
+    record_ts_ms: int
+
+
+class Worker:
+    def __init__(self, settings: Settings, pipeline: Analyzer) -> None:
+        self.s = settings
+        self.pipeline = pipeline
+        self.metrics = Metrics()
+        self.batcher: MicroBatcher[Work] = MicroBatcher(
+            settings.max_batch_events, settings.max_batch_tokens, settings.max_wait_ms / 1000.0
+        )
+        self.model_info = ModelInfo(
+            profile=pipeline.profile,
+            mode=settings.mode,
+            checkpoint_id=pipeline.checkpoint_id,
+            version=__version__,
+            trained=pipeline.trained,
+        )
+        self._stop = False
+        self._fatal: KafkaError | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self.http: HealthServer | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    def request_stop(self, *_: Any) -> None:
+        self._stop = True
+
+    def ready(self) -> bool:
+        return bool(self._assigned) and not self._stop
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "model": self.model_info.model_dump(),
+            "pipeline": self.pipeline.status(),
+            "assigned_partitions": sorted(f"{t}[{p}]" for t, p in self._assigned),
+            "batcher": {"pending_events": len(self.batcher), "pending_tokens": self.batcher.tokens},
+            "config": self.s.redacted(),
+        }
+
+    def run(self) -> int:
+        """Consume until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop)."""
+        kafka.require_topics(self.s, [self.s.input_topic, self.s.results_topic, self.s.dlq_topic])
+        self.producer = kafka.make_producer(self.s, error_cb=self._on_error)
+        self.consumer = kafka.make_consumer(self.s, error_cb=self._on_error)
+        self.checkpoint = Checkpoint(self.consumer, self.producer, self.s.commit_interval_ms / 1000.0)
+        self.producer_on_delivery = self.checkpoint.on_delivery
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        self.http = HealthServer(
+            self.s.http_host, self.s.http_port, self.metrics.registry, self.status, self.ready, lambda: True
+        )
+        self.http.start()
+        self.consumer.subscribe(
+            [self.s.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        log.info(
+            "worker started",
+            extra={"group_id": self.s.group_id, "http_port": self.http.port, "model": self.model_info.model_dump()},
+        )
+        try:
+            self._loop()
+            self._drain()
+        finally:
+            self.consumer.close()  # leaves the group; the revoke callback commits what is done
+            self.producer.flush(self.s.shutdown_timeout_s)
+            self.http.stop()
+        log.info("worker stopped", extra={"reason": "signal"})
+        return 0
+
+    def _loop(self) -> None:
+        while not self._stop:
+            if self._fatal is not None:
+                raise FatalKafkaError(str(self._fatal))
+            wait = self.batcher.time_to_ready(time.monotonic())
+            room = max(1, self.s.max_batch_events - len(self.batcher))
+            timeout = POLL_TIMEOUT_S if wait is None else min(POLL_TIMEOUT_S, wait)
+            msgs = self.consumer.consume(num_messages=room, timeout=timeout)
+            for msg in msgs:
+                self._accept(msg)
+            self.producer.poll(0)
+            now = time.monotonic()
+            while self.batcher.ready(now):
+                self._process(self.batcher.take())
+                now = time.monotonic()
+            if self.checkpoint.due(now):
+                self.checkpoint.commit()
+
+    def _drain(self) -> None:
+        """Finish what was consumed before stopping, then commit it."""
+        for batch in self.batcher.drain():
+            self._process(batch)
+        self.checkpoint.commit()
+
+    # -- records in ---------------------------------------------------------------------
+    def _accept(self, msg: Message) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.fatal():
+                raise FatalKafkaError(str(err))
+            log.warning("consumer error", extra={"error": str(err)})
+            return
+        self.metrics.consumed.inc()
+        self.checkpoint.track(msg)
+        _, ts_ms = msg.timestamp()
+        decoded = decode(
+            msg.value(), ts_ms, max_text_bytes=self.s.max_text_bytes, max_message_bytes=self.s.max_message_bytes
+        )
+        if isinstance(decoded, Rejection):
+            self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), decoded)
+            return
+        reason = self.pipeline.reject_reason(decoded)
+        if reason is not None:
+            why = Rejection("unsupported_modality", reason)
+            self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
+            return
+        work = Work(decoded, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), ts_ms)
+        tokens = self.pipeline.count_tokens(decoded.text) if decoded.text else 1
+        self.batcher.add(work, tokens, time.monotonic())
+
+    def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        why: Rejection,
+    ) -> None:
+        """Original key, bytes and headers to the DLQ, plus headers saying why and whence."""
+        letter = DeadLetter(
+            error_class=why.error_class,
+            reason=why.reason,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            worker_version=__version__,
+        )
+        self._produce(self.s.dlq_topic, key, value, list(headers or []) + letter.headers())
+        self.checkpoint.done(topic, partition, offset)
+        self.metrics.dead_letters.labels(reason=why.error_class).inc()
+        log.debug("dead letter", extra={"class": why.error_class, "reason": why.reason, "offset": offset})
+
+    # -- batches ------------------------------------------------------------------------
+    def _process(self, batch: list[Pending[Work]]) -> None:
+        if not batch:
+            return
+        started = time.time()
+        works = [p.item for p in batch]
+        self.metrics.batch_size.observe(len(works))
+        self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
+        t0 = time.perf_counter()
+        outcomes = self._analyze_isolating(works)
+        model_s = time.perf_counter() - t0
+        self.metrics.stage_seconds.labels(stage="model").observe(model_s)
+        t1 = time.perf_counter()
+        for work, outcome in zip(works, outcomes):
+            if isinstance(outcome, Rejection):
+                w = work
+                self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers, outcome)
+                continue
+            self._produce_result(work, outcome, started, model_s)
+        self.metrics.stage_seconds.labels(stage="produce").observe(time.perf_counter() - t1)
+
+    def _analyze_isolating(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
+        """Run the batch; if the model rejects it, find the poison events one by one.
+
+        A batch that fails as a whole and then fails for every event alone is not
+        poison input but a broken model or device: that propagates (crash-only).
+        """
+        try:
+            return list(self.pipeline.analyze([w.event for w in works]))
+        except MODEL_REJECTIONS as batch_exc:
+            if len(works) == 1:
+                return [Rejection("model_rejected", f"{type(batch_exc).__name__}: {batch_exc}"[:2000])]
+            outcomes: list[EventAnalysis | Rejection] = []
+            for w in works:
+                try:
+                    outcomes.append(self.pipeline.analyze([w.event])[0])
+                except MODEL_REJECTIONS as exc:
+                    outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
+            if all(isinstance(o, Rejection) for o in outcomes):
+                raise
+            return outcomes
+
+    def _produce_result(self, work: Work, a: EventAnalysis, started: float, model_s: float) -> None:
+        now = datetime.now(tz=timezone.utc)
+        record_s = work.record_ts_ms / 1000.0 if work.record_ts_ms > 0 else started
+        total_ms = max(0.0, (now.timestamp() - record_s) * 1000.0)
+        result = ResultEvent(
+            event_id=work.event.event_id,
+            stream_id=work.event.stream_id,
+            ts=work.event.ts,
+            processed_at=now,
+            model=self.model_info,
+            lang=a.lang,
+            analysis=a.analysis,
+            integrated=a.integrated,
+            auxiliary=a.auxiliary,
+            cached=False,
+            latency_ms=Latency(
+                queue=max(0.0, (started - record_s) * 1000.0), model=model_s * 1000.0, total=total_ms
+            ),
+            metadata=work.event.metadata,
+        )
+        self._produce(self.s.results_topic, work.event.stream_id.encode("utf-8"), result.model_dump_json().encode())
+        self.checkpoint.done(work.topic, work.partition, work.offset)
+        self.metrics.produced.inc()
+        self.metrics.end_to_end.observe(total_ms / 1000.0)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self.producer_on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
+
+    # -- rebalance callbacks (run inside consume) ------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned.set(len(self._assigned))
+        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Finish the in-flight work and commit it while we still own the partitions."""
+        for batch in self.batcher.drain():
+            self._process(batch)
+        self.checkpoint.commit(only=partitions)
+        self.checkpoint.forget(partitions)
+        self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned.set(len(self._assigned))
+        log.info("partitions revoked", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost (not revoked): another member may already own them; produce nothing more for them."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for batch in self.batcher.drain():
+            for p in batch:
+                if (p.item.topic, p.item.partition) not in gone:
+                    self.batcher.add(p.item, p.tokens, p.arrived)
+        self.checkpoint.forget(partitions)
+        self._assigned -= gone
+        log.warning("partitions lost", extra={"partitions": sorted(f"{t}[{p}]" for t, p in gone)})
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = err
+        else:
+            log.warning("kafka error", extra={"error": str(err)})

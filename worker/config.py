@@ -1,0 +1,85 @@
+"""The worker's one settings object (SPEC §9 names; env vars prefixed `REDHEART_`).
+
+Every knob an operator can turn is here, validated at start-up: a bad value is a
+refusal to start with the field named, never a silently different behaviour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["small", "production"]
+Mode = Literal["production", "production-advanced", "production-oss"]
+IMPLEMENTED_MODES: tuple[str, ...] = ("production",)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REDHEART_", extra="forbid", validate_default=True)
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1, description="Kafka bootstrap servers")
+    profile: Profile = Field("small", description="model profile")
+    mode: Mode = Field("production", description="analysis mode (SPEC §4)")
+    checkpoint: Path | None = Field(None, description="directory with model.safetensors + manifest.json")
+    group_id: str = Field("redheart", min_length=1, description="consumer group id")
+    input_topic: str = Field("redheart.input", min_length=1)
+    results_topic: str = Field("redheart.results", min_length=1)
+    dlq_topic: str = Field("redheart.dlq", min_length=1)
+    state_topic: str = Field("redheart.state", min_length=1)
+    http_port: int = Field(8080, ge=0, le=65535, description="health/metrics port; 0 picks a free one")
+    http_host: str = Field("0.0.0.0", description="interface the HTTP server binds")
+    max_batch_events: int = Field(64, ge=1, le=4096, description="events per micro-batch at most")
+    max_batch_tokens: int = Field(16384, ge=16, description="text tokens per micro-batch at most")
+    max_wait_ms: int = Field(20, ge=0, le=60_000, description="how long the oldest event may wait for a batch")
+    max_text_bytes: int = Field(8192, ge=1, le=1_048_576, description="UTF-8 size limit of `text`")
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="whole input record size limit")
+    consumer_config: dict[str, Any] = Field(
+        default_factory=dict, description="librdkafka consumer properties merged over the defaults"
+    )
+    producer_config: dict[str, Any] = Field(
+        default_factory=dict, description="librdkafka producer properties merged over the defaults"
+    )
+    commit_interval_ms: int = Field(1000, ge=0, description="how often offsets are committed")
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    num_threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (default: all cores)")
+    encoder_paths: dict[str, str] = Field(
+        default_factory=dict, description="encoder id -> local directory (mounted models)"
+    )
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("consumer_config", "producer_config")
+    @classmethod
+    def _librdkafka_values(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key, value in v.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise ValueError(f"librdkafka property {key!r} must be a string, number or bool")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda") and not (v.startswith("cuda:") and v[5:].isdigit()):
+            raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> "Settings":
+        topics = [self.input_topic, self.results_topic, self.dlq_topic, self.state_topic]
+        if len(set(topics)) != len(topics):
+            raise ValueError(f"input, results, dlq and state topics must differ: {topics}")
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for logs and /status: secrets in librdkafka dicts are masked."""
+        data = self.model_dump(mode="json")
+        for key in ("consumer_config", "producer_config"):
+            data[key] = {k: ("***" if _secret(k) else v) for k, v in data[key].items()}
+        return data
+
+
+def _secret(key: str) -> bool:
+    return any(w in key.lower() for w in ("password", "secret", "key.pem", "token", "jaas"))

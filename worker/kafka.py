@@ -1,0 +1,105 @@
+"""Thin wrappers around confluent-kafka: every property the worker sets, in one place.
+
+Defaults are merged under the user's `REDHEART_CONSUMER_CONFIG` / `REDHEART_PRODUCER_CONFIG`
+so a reader sees the whole librdkafka configuration here, and the user can override any
+of it (e.g. `session.timeout.ms` for a test broker, SASL/TLS for production).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from worker.config import Settings
+
+
+class MissingTopicsError(RuntimeError):
+    """A configured topic does not exist; the worker never creates them implicitly."""
+
+
+def consumer_config(s: Settings) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "bootstrap.servers": s.bootstrap_servers,
+        "group.id": s.group_id,
+        "partition.assignment.strategy": "cooperative-sticky",
+        "enable.auto.commit": False,  # offsets commit only after results are acknowledged
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": "read_committed",
+        "allow.auto.create.topics": False,
+        "fetch.max.bytes": 52_428_800,
+        "max.partition.fetch.bytes": max(1_048_576, s.max_message_bytes),
+    }
+    return {**defaults, **s.consumer_config}
+
+
+def producer_config(s: Settings) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "bootstrap.servers": s.bootstrap_servers,
+        "enable.idempotence": True,  # no duplicates from producer retries
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.max.bytes": max(1_048_576, s.max_message_bytes + 65_536),
+    }
+    return {**defaults, **s.producer_config}
+
+
+def admin_config(s: Settings) -> dict[str, Any]:
+    """Admin clients share the connection/security properties of the consumer."""
+    keep = ("bootstrap.servers", "security.", "sasl.", "ssl.", "client.")
+    merged = consumer_config(s)
+    return {k: v for k, v in merged.items() if k.startswith(keep)}
+
+
+def make_consumer(s: Settings, **callbacks: Any) -> Consumer:
+    return Consumer({**consumer_config(s), **callbacks})
+
+
+def make_producer(s: Settings, **callbacks: Any) -> Producer:
+    return Producer({**producer_config(s), **callbacks})
+
+
+def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]:
+    """Topic -> partition count, from a full metadata listing.
+
+    A full listing, never a per-topic metadata request: some brokers (Tansu among them)
+    auto-create a topic that is asked for by name.
+    """
+    md = admin.list_topics(timeout=timeout)
+    return {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+
+
+def require_topics(s: Settings, topics: list[str], timeout: float = 10.0) -> dict[str, int]:
+    admin = AdminClient(admin_config(s))
+    try:
+        have = existing_topics(admin, timeout)
+    except KafkaException as exc:
+        raise MissingTopicsError(f"cannot list topics on {s.bootstrap_servers}: {exc}") from exc
+    missing = [t for t in topics if t not in have]
+    if missing:
+        raise MissingTopicsError(
+            f"topics {missing} do not exist on {s.bootstrap_servers}; create them first "
+            f"(e.g. `python -m worker topics`); the worker never auto-creates topics"
+        )
+    return {t: have[t] for t in topics}
+
+
+def create_topics(s: Settings, partitions: int = 3, timeout: float = 15.0) -> list[str]:
+    """Create the four topics if absent (demo, tests, `python -m worker topics`)."""
+    admin = AdminClient(admin_config(s))
+    have = existing_topics(admin, timeout)
+    wanted = [
+        NewTopic(s.input_topic, partitions, 1),
+        NewTopic(s.results_topic, partitions, 1),
+        NewTopic(s.dlq_topic, partitions, 1),
+        NewTopic(s.state_topic, partitions, 1, config={"cleanup.policy": "compact"}),
+    ]
+    new = [t for t in wanted if t.topic not in have]
+    if not new:
+        return []
+    for topic, fut in admin.create_topics(new, operation_timeout=timeout).items():
+        fut.result()
+    return [t.topic for t in new]

@@ -1,0 +1,38 @@
+"""Prometheus metrics of the worker, on their own registry (no global state in tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.consumed = Counter("redheart_events_consumed", "input records consumed", registry=r)
+        self.produced = Counter("redheart_results_produced", "results produced", registry=r)
+        self.dead_letters = Counter(
+            "redheart_dead_letters", "records sent to the DLQ", ["reason"], registry=r
+        )
+        self.batch_size = Histogram(
+            "redheart_batch_size", "events per micro-batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "redheart_batch_tokens", "text tokens per micro-batch",
+            buckets=tuple(b * 64 for b in _BATCH_BUCKETS), registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "redheart_stage_seconds", "time per batch stage", ["stage"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.end_to_end = Histogram(
+            "redheart_end_to_end_seconds", "record timestamp to result produced",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.assigned = Gauge("redheart_assigned_partitions", "input partitions owned", registry=r)
