@@ -138,6 +138,8 @@ class Pipeline:
     # ---- the two halves of a batch ---------------------------------------------
 
     def prepare(self, events: list[InputEvent]) -> PreparedBatch:
+        """CPU-side half of a batch. Events must have passed `reject_reason`; one that
+        did not is a caller bug and raises `PipelineError` naming it."""
         started = time.perf_counter()
         for i, event in enumerate(events):
             reason = self.reject_reason(event)

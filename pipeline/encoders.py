@@ -104,6 +104,7 @@ class Encoder(ABC):
     def token_counts(self, prepared: Any) -> list[int]:
         """Per text of a prepared batch, the tokens fed (padding excluded)."""
 
+    @torch.inference_mode()
     def encode(self, texts: list[str]) -> torch.Tensor:
         return self.forward(self.tokenize(texts))
 
@@ -131,7 +132,7 @@ class TransformersEncoder(Encoder):
         self.location = location
         local = os.path.isdir(location)
         if not local and _looks_like_path(location):
-            raise ModelLoadError(f"encoder {spec.name!r}: directory {location!r} does not exist")
+            raise ModelLoadError(f"encoder {spec.name!r}: {location!r} is not an existing model directory")
         try:
             from transformers import AutoModel, AutoTokenizer
 

@@ -59,6 +59,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         require_topics(settings, [settings.input_topic, settings.results_topic, settings.dlq_topic])
     except MissingTopicsError as exc:
         raise StartupRefused(str(exc)) from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a progress bar is not a JSON log line
     log.info("loading model", extra={"profile": settings.profile, "checkpoint": str(settings.checkpoint)})
     try:
         pipe = Pipeline.load(

@@ -175,7 +175,7 @@ def test_refuses_without_checkpoint_unless_allowed():
 
 
 def test_missing_encoder_path_raises_model_load_error():
-    with pytest.raises(ModelLoadError, match=r"minilm.*/nonexistent/minilm"):
+    with pytest.raises(ModelLoadError, match=r"minilm.*/nonexistent/minilm.*not an existing model directory"):
         Pipeline.load("small", None, True, encoder_paths={"minilm": "/nonexistent/minilm"})
     with pytest.raises(ModelLoadError, match=r"e5-small.*/nonexistent/e5.bin"):
         Pipeline.load("small", None, True, encoder_paths={"e5-small": "/nonexistent/e5.bin"})
