@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from pipeline.errors import InferenceError
@@ -26,6 +27,7 @@ from schemas.input import InputEvent
 from schemas.result import EventAnalysis, Latency, ModelInfo, ResultEvent
 from worker import __version__, kafka, logs
 from worker.batcher import MicroBatcher, Pending
+from worker.cache import ResultCache, cache_key
 from worker.checkpoint import Checkpoint
 from worker.config import Settings
 from worker.decode import Rejection, decode
@@ -48,8 +50,15 @@ class Analyzer(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
     def reject_reason(self, event: InputEvent) -> str | None: ...
-    def analyze(self, events: list[InputEvent]) -> list[EventAnalysis]: ...
+    def prepare(self, events: list[InputEvent]) -> Any: ...
+    def run(self, prepared: Any) -> list[EventAnalysis]: ...
     def status(self) -> dict[str, Any]: ...
+
+
+def _cuda_memory_bytes() -> int:
+    import torch
+
+    return int(torch.cuda.memory_allocated())
 
 
 class FatalKafkaError(RuntimeError):
@@ -85,6 +94,9 @@ class Worker:
             version=__version__,
             trained=pipeline.trained,
         )
+        self.model_id = f"{pipeline.profile}:{pipeline.checkpoint_id or 'untrained'}"
+        self.cache: ResultCache[EventAnalysis] = ResultCache(settings.cache_size)
+        self._cuda = str(getattr(pipeline, "device", "cpu")).startswith("cuda")
         self._stop = False
         self._fatal: KafkaError | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -104,6 +116,7 @@ class Worker:
             "pipeline": self.pipeline.status(),
             "assigned_partitions": sorted(f"{t}[{p}]" for t, p in self._assigned),
             "batcher": {"pending_events": len(self.batcher), "pending_tokens": self.batcher.tokens},
+            "cache": self.cache.stats(),
             "config": self.s.redacted(),
         }
 
@@ -111,7 +124,7 @@ class Worker:
         """Consume until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop)."""
         kafka.require_topics(self.s, [self.s.input_topic, self.s.results_topic, self.s.dlq_topic])
         self.producer = kafka.make_producer(self.s, error_cb=self._on_error)
-        self.consumer = kafka.make_consumer(self.s, error_cb=self._on_error)
+        self.consumer = kafka.make_consumer(self.s, error_cb=self._on_error, stats_cb=self._on_stats)
         self.checkpoint = Checkpoint(self.consumer, self.producer, self.s.commit_interval_ms / 1000.0)
         self.producer_on_delivery = self.checkpoint.on_delivery
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -145,8 +158,11 @@ class Worker:
             room = max(1, self.s.max_batch_events - len(self.batcher))
             timeout = POLL_TIMEOUT_S if wait is None else min(POLL_TIMEOUT_S, wait)
             msgs = self.consumer.consume(num_messages=room, timeout=timeout)
-            for msg in msgs:
-                self._accept(msg)
+            if msgs:
+                t0 = time.perf_counter()
+                for msg in msgs:
+                    self._accept(msg)
+                self.metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - t0)
             self.producer.poll(0)
             now = time.monotonic()
             while self.batcher.ready(now):
@@ -213,24 +229,52 @@ class Worker:
 
     # -- batches ------------------------------------------------------------------------
     def _process(self, batch: list[Pending[Work]]) -> None:
+        """Cache lookups, the model for the misses, then results in arrival order."""
         if not batch:
             return
         started = time.time()
         works = [p.item for p in batch]
         self.metrics.batch_size.observe(len(works))
         self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
-        t0 = time.perf_counter()
-        outcomes = self._analyze_isolating(works)
-        model_s = time.perf_counter() - t0
-        self.metrics.stage_seconds.labels(stage="model").observe(model_s)
+        outcomes, cached, model_s = self._compute(works)
         t1 = time.perf_counter()
-        for work, outcome in zip(works, outcomes):
+        for work, outcome, hit in zip(works, outcomes, cached):
             if isinstance(outcome, Rejection):
                 w = work
                 self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers, outcome)
                 continue
-            self._produce_result(work, outcome, started, model_s)
+            self._produce_result(work, outcome, hit, started, model_s)
         self.metrics.stage_seconds.labels(stage="produce").observe(time.perf_counter() - t1)
+        if self._cuda:
+            self.metrics.gpu_memory.set(_cuda_memory_bytes())
+
+    def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
+        """(outcome per event, whether it came from the cache, model seconds)."""
+        keys = [cache_key(w.event.text or "", w.event.lang, self.model_id) for w in works]
+        outcomes: list[EventAnalysis | Rejection | None] = [self.cache.get(k) for k in keys]
+        cached = [o is not None for o in outcomes]
+        misses = [i for i, hit in enumerate(cached) if not hit]
+        self.metrics.cache_hits.inc(len(works) - len(misses))
+        self.metrics.cache_misses.inc(len(misses))
+        model_s = 0.0
+        if misses:
+            t0 = time.perf_counter()
+            fresh = self._analyze_isolating([works[i] for i in misses])
+            model_s = time.perf_counter() - t0
+            for i, outcome in zip(misses, fresh):
+                outcomes[i] = outcome
+                if not isinstance(outcome, Rejection):
+                    self.cache.put(keys[i], outcome)
+        return outcomes, cached, model_s  # type: ignore[return-value]
+
+    def _analyze(self, events: list[InputEvent]) -> list[EventAnalysis]:
+        t0 = time.perf_counter()
+        prepared = self.pipeline.prepare(events)
+        t1 = time.perf_counter()
+        out = self.pipeline.run(prepared)
+        self.metrics.stage_seconds.labels(stage="tokenize").observe(t1 - t0)
+        self.metrics.stage_seconds.labels(stage="model").observe(time.perf_counter() - t1)
+        return out
 
     def _analyze_isolating(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
         """Run the batch; if the model rejects it, find the poison events one by one.
@@ -239,21 +283,21 @@ class Worker:
         poison input but a broken model or device: that propagates (crash-only).
         """
         try:
-            return list(self.pipeline.analyze([w.event for w in works]))
+            return list(self._analyze([w.event for w in works]))
         except MODEL_REJECTIONS as batch_exc:
             if len(works) == 1:
                 return [Rejection("model_rejected", f"{type(batch_exc).__name__}: {batch_exc}"[:2000])]
             outcomes: list[EventAnalysis | Rejection] = []
             for w in works:
                 try:
-                    outcomes.append(self.pipeline.analyze([w.event])[0])
+                    outcomes.append(self._analyze([w.event])[0])
                 except MODEL_REJECTIONS as exc:
                     outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
             if all(isinstance(o, Rejection) for o in outcomes):
                 raise
             return outcomes
 
-    def _produce_result(self, work: Work, a: EventAnalysis, started: float, model_s: float) -> None:
+    def _produce_result(self, work: Work, a: EventAnalysis, cached: bool, started: float, model_s: float) -> None:
         now = datetime.now(tz=timezone.utc)
         record_s = work.record_ts_ms / 1000.0 if work.record_ts_ms > 0 else started
         total_ms = max(0.0, (now.timestamp() - record_s) * 1000.0)
@@ -267,7 +311,7 @@ class Worker:
             analysis=a.analysis,
             integrated=a.integrated,
             auxiliary=a.auxiliary,
-            cached=False,
+            cached=cached,
             latency_ms=Latency(
                 queue=max(0.0, (started - record_s) * 1000.0), model=model_s * 1000.0, total=total_ms
             ),
@@ -312,6 +356,9 @@ class Worker:
         self.checkpoint.forget(partitions)
         self._assigned -= gone
         log.warning("partitions lost", extra={"partitions": sorted(f"{t}[{p}]" for t, p in gone)})
+
+    def _on_stats(self, stats_json: str) -> None:
+        self.metrics.observe_stats(orjson.loads(stats_json), self.s.input_topic)
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():

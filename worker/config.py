@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     producer_config: dict[str, Any] = Field(
         default_factory=dict, description="librdkafka producer properties merged over the defaults"
     )
+    cache_size: int = Field(1000, ge=0, le=10_000_000, description="result cache entries (0 disables)")
+    statistics_interval_ms: int = Field(
+        5000, ge=0, description="librdkafka statistics (consumer lag metric) interval; 0 disables"
+    )
     commit_interval_ms: int = Field(1000, ge=0, description="how often offsets are committed")
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     num_threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (default: all cores)")

@@ -31,6 +31,7 @@ def consumer_config(s: Settings) -> dict[str, Any]:
         "allow.auto.create.topics": False,
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": max(1_048_576, s.max_message_bytes),
+        "statistics.interval.ms": s.statistics_interval_ms,
     }
     return {**defaults, **s.consumer_config}
 

@@ -36,3 +36,27 @@ class Metrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.assigned = Gauge("redheart_assigned_partitions", "input partitions owned", registry=r)
+        self.consumer_lag = Gauge(
+            "redheart_consumer_lag", "records behind the partition end (librdkafka statistics)",
+            ["partition"], registry=r,
+        )
+        self.cache_hits = Counter("redheart_cache_hits", "result cache hits", registry=r)
+        self.cache_misses = Counter("redheart_cache_misses", "result cache misses", registry=r)
+        self.gpu_memory = Gauge(
+            "redheart_gpu_memory_bytes", "GPU memory allocated by torch (0 on CPU)", registry=r
+        )
+        self.streams_in_state = Gauge("redheart_streams_in_state", "streams held in memory", registry=r)
+
+    def observe_stats(self, stats: dict, topic: str) -> None:
+        """Consumer lag per partition from librdkafka's statistics JSON.
+
+        librdkafka reports -1 where it does not know the lag yet; those are skipped
+        rather than published as a real figure.
+        """
+        parts = stats.get("topics", {}).get(topic, {}).get("partitions", {})
+        for pid, p in parts.items():
+            if pid == "-1" or not isinstance(p, dict):
+                continue
+            lag = p.get("consumer_lag", -1)
+            if isinstance(lag, int) and lag >= 0:
+                self.consumer_lag.labels(partition=pid).set(lag)

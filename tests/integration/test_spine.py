@@ -18,7 +18,7 @@ import pytest
 from schemas.dead_letter import DeadLetter
 from schemas.result import ResultEvent
 from tests.brokers import Broker
-from tests.integration.harness import WorkerProcess, read_topics, settings_for, worker_env
+from tests.integration.harness import WorkerProcess, parse_metrics, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
 from worker.produce import produce_lines
@@ -114,9 +114,16 @@ def test_spine_end_to_end(broker: Broker, prefix: str, tmp_path: Path) -> None:
             dl, msg = letters[value]
             assert dl.error_class == expected, (expected, dl)
             assert dl.reason and dl.source_topic == s.input_topic and dl.source_offset >= 0
-        # the worker reported them
+        # the worker's own counters agree with what was sent
         code, body = worker.get("/metrics")
-        assert code == 200 and b'redheart_dead_letters_total{reason="invalid_json"} 1.0' in body
+        assert code == 200
+        metrics = parse_metrics(body.decode())
+        assert metrics["redheart_events_consumed_total"] == 200 + len(bad)
+        assert metrics["redheart_results_produced_total"] == 200
+        for _, expected in bad:
+            assert metrics[f'redheart_dead_letters_total{{reason="{expected}"}}'] == 1
+        assert metrics["redheart_batch_size_count"] >= 1
+        assert metrics["redheart_batch_size_sum"] == 200
     finally:
         code = worker.stop()
     assert code == 0, worker.log()
