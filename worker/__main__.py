@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from worker import logs
 
 EXIT_REFUSED = 2
+EXIT_CRASHED = 1
 
 
 class StartupRefused(RuntimeError):
@@ -124,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             logs.setup("INFO")
         logs.get("redheart.worker").error("refusing to start", extra={"reason": str(exc)})
         return EXIT_REFUSED
+    except Exception as exc:  # crash-only: one structured line, then a non-zero exit
+        if not logs.get("").handlers:
+            logs.setup("INFO")
+        logs.get("redheart.worker").exception("worker crashed", extra={"error": f"{type(exc).__name__}: {exc}"})
+        return EXIT_CRASHED
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ class FatalKafkaError(RuntimeError):
     """librdkafka reported a fatal error; the client instance is unusable."""
 
 
+class PartitionsLostError(RuntimeError):
+    """The group took partitions away without a revoke (session timeout): restart cleanly."""
+
+
 @dataclass(slots=True)
 class Work:
     """An accepted event with the coordinates of the record it came from."""
@@ -123,9 +127,17 @@ class Worker:
     def run(self) -> int:
         """Consume until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop)."""
         kafka.require_topics(self.s, [self.s.input_topic, self.s.results_topic, self.s.dlq_topic])
-        self.producer = kafka.make_producer(self.s, error_cb=self._on_error)
+        exactly_once = self.s.delivery == "exactly-once"
+        txn = {"transactional.id": kafka.transactional_id(self.s)} if exactly_once else {}
+        self.producer = kafka.make_producer(self.s, error_cb=self._on_error, **txn)
         self.consumer = kafka.make_consumer(self.s, error_cb=self._on_error, stats_cb=self._on_stats)
-        self.checkpoint = Checkpoint(self.consumer, self.producer, self.s.commit_interval_ms / 1000.0)
+        self.checkpoint = Checkpoint(
+            self.consumer,
+            self.producer,
+            exactly_once=exactly_once,
+            interval_s=self.s.commit_interval_ms / 1000.0,
+            commit_every=self.s.commit_every,
+        )
         self.producer_on_delivery = self.checkpoint.on_delivery
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
@@ -323,6 +335,7 @@ class Worker:
         self.metrics.end_to_end.observe(total_ms / 1000.0)
 
     def _produce(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None) -> None:
+        self.checkpoint.before_produce()
         while True:
             try:
                 self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self.producer_on_delivery)
@@ -340,14 +353,21 @@ class Worker:
         """Finish the in-flight work and commit it while we still own the partitions."""
         for batch in self.batcher.drain():
             self._process(batch)
-        self.checkpoint.commit(only=partitions)
+        self.checkpoint.commit()
         self.checkpoint.forget(partitions)
         self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned.set(len(self._assigned))
         log.info("partitions revoked", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Lost (not revoked): another member may already own them; produce nothing more for them."""
+        """Lost (not revoked): another member may already own them; produce nothing more for them.
+
+        With exactly-once, the open transaction may hold results of the lost partitions
+        and can no longer commit; the worker stops (crash-only) and restarts from the
+        committed offsets rather than guessing which records to keep.
+        """
+        if self.checkpoint.exactly_once:
+            raise PartitionsLostError(f"partitions lost: {[f'{tp.topic}[{tp.partition}]' for tp in partitions]}")
         gone = {(tp.topic, tp.partition) for tp in partitions}
         for batch in self.batcher.drain():
             for p in batch:

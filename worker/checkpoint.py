@@ -1,12 +1,17 @@
-"""When and in what order work becomes durable (at-least-once for now).
+"""When and in what order work becomes durable: one object owns the commit order.
 
 `Checkpoint.commit()` does, in order:
-  1. flush the producer: every result and dead letter handed to it is acknowledged
-     by the broker (or the worker stops: a failed delivery is never committed past);
+  1. produce the state changelog records of the streams changed since the last
+     checkpoint (`changelog` hook; the state store owns what they are);
   2. compute, per partition, the first offset that is not yet done — the lowest
      offset still waiting in the batcher, or one past the last done offset;
-  3. commit those offsets synchronously.
-So a crash at any point re-delivers at most the uncommitted tail; nothing is lost.
+  3. exactly-once: send those offsets to the open transaction and commit it — results,
+     dead letters, changelog records and offsets become visible together or not at all;
+     at-least-once: flush the producer (every record acknowledged, or the worker stops:
+     a failed delivery is never committed past), then commit the offsets synchronously.
+A crash at any point re-delivers at most the uncommitted tail; nothing is lost. In
+exactly-once mode the uncommitted tail's records are aborted, so read_committed
+consumers see each result once (on brokers that hide aborted records; SPEC §6).
 
 Offsets are tracked per partition in consumption order. An offset is "done" once its
 result or dead letter has been handed to the producer; done-ness can arrive out of
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
@@ -59,20 +65,37 @@ class _PartitionOffsets:
 class Checkpoint:
     consumer: Consumer
     producer: Producer
+    exactly_once: bool
     interval_s: float
+    commit_every: int = 0  # also commit after this many done records (0: time only)
+    changelog: Callable[[], int] = lambda: 0  # produces changelog records, returns how many
+    flush_timeout_s: float = 30.0
     _parts: dict[TP, _PartitionOffsets] = field(default_factory=dict)
     _committed: dict[TP, int] = field(default_factory=dict)
     _failures: list[str] = field(default_factory=list)
     _last_commit: float = field(default_factory=time.monotonic)
+    _done_since: int = 0
+    _in_txn: bool = False
+
+    def __post_init__(self) -> None:
+        if self.exactly_once:
+            self.producer.init_transactions(self.flush_timeout_s)  # fences older zombies of this id
 
     # -- tracking -------------------------------------------------------------------
     def track(self, msg: Message) -> None:
         self._parts.setdefault((msg.topic(), msg.partition()), _PartitionOffsets()).track(msg.offset())
 
+    def before_produce(self) -> None:
+        """Exactly-once: every record belongs to the checkpoint's transaction."""
+        if self.exactly_once and not self._in_txn:
+            self.producer.begin_transaction()
+            self._in_txn = True
+
     def done(self, topic: str, partition: int, offset: int) -> None:
         part = self._parts.get((topic, partition))
         if part is not None:  # None: the partition was revoked meanwhile
             part.mark_done(offset)
+            self._done_since += 1
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         """Producer delivery callback: remember failures; commit() refuses to pass them."""
@@ -84,31 +107,51 @@ class Checkpoint:
             self._parts.pop((tp.topic, tp.partition), None)
             self._committed.pop((tp.topic, tp.partition), None)
 
+    def committed(self, topic: str, partition: int) -> int | None:
+        return self._committed.get((topic, partition))
+
     # -- committing -----------------------------------------------------------------
     def due(self, now: float) -> bool:
+        if self.commit_every and self._done_since >= self.commit_every:
+            return True
         return now - self._last_commit >= self.interval_s
 
-    def commit(self, timeout_s: float = 30.0, only: list[TopicPartition] | None = None) -> int:
-        """Flush, then commit what is done. Returns the number of partitions committed."""
-        self._last_commit = time.monotonic()
-        # 1. every handed-over record acknowledged
-        remaining = self.producer.flush(timeout_s)
-        if remaining:
-            raise DeliveryFailedError(f"{remaining} records still unacknowledged after {timeout_s}s")
-        if self._failures:
-            raise DeliveryFailedError("delivery failed: " + "; ".join(self._failures[:5]))
-        # 2. first not-done offset per partition
-        wanted = {(tp.topic, tp.partition) for tp in only} if only is not None else None
-        offsets = []
+    def _pending_offsets(self) -> list[TopicPartition]:
+        out = []
         for key, part in self._parts.items():
-            if wanted is not None and key not in wanted:
-                continue
             nxt = part.next_commit
             if nxt is not None and self._committed.get(key) != nxt:
-                offsets.append(TopicPartition(key[0], key[1], nxt))
-        # 3. commit synchronously
-        if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-            for tp in offsets:
-                self._committed[(tp.topic, tp.partition)] = tp.offset
+                out.append(TopicPartition(key[0], key[1], nxt))
+        return out
+
+    def commit(self) -> int:
+        """Make everything done so far durable. Returns the number of partitions committed."""
+        self._last_commit = time.monotonic()
+        self._done_since = 0
+        # 1. state changelog, in the same transaction / before the offsets
+        self.changelog()
+        # 2. first not-done offset per partition
+        offsets = self._pending_offsets()
+        # 3. durable together
+        if self.exactly_once:
+            if offsets:
+                self.before_produce()  # offsets alone still need a transaction
+            if not self._in_txn:
+                return 0
+            if offsets:
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), self.flush_timeout_s
+                )
+            self.producer.commit_transaction(self.flush_timeout_s)  # flushes; raises on failure
+            self._in_txn = False
+        else:
+            remaining = self.producer.flush(self.flush_timeout_s)
+            if remaining:
+                raise DeliveryFailedError(f"{remaining} records unacknowledged after {self.flush_timeout_s}s")
+            if self._failures:
+                raise DeliveryFailedError("delivery failed: " + "; ".join(self._failures[:5]))
+            if offsets:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+        for tp in offsets:
+            self._committed[(tp.topic, tp.partition)] = tp.offset
         return len(offsets)

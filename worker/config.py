@@ -46,7 +46,18 @@ class Settings(BaseSettings):
     statistics_interval_ms: int = Field(
         5000, ge=0, description="librdkafka statistics (consumer lag metric) interval; 0 disables"
     )
-    commit_interval_ms: int = Field(1000, ge=0, description="how often offsets are committed")
+    delivery: Literal["exactly-once", "at-least-once"] = Field(
+        "exactly-once",
+        description="exactly-once: results, state and offsets in one Kafka transaction; "
+        "at-least-once: for brokers without transactions (consumers dedupe on event_id)",
+    )
+    commit_interval_ms: int = Field(
+        100, ge=0, description="checkpoint interval; with exactly-once, results become visible at commit"
+    )
+    commit_every: int = Field(0, ge=0, description="also checkpoint after this many records (0: time only)")
+    instance_id: str | None = Field(
+        None, max_length=200, description="stable member name (e.g. the pod name); default: host name + pid"
+    )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     num_threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (default: all cores)")
     encoder_paths: dict[str, str] = Field(

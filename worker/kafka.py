@@ -7,6 +7,8 @@ of it (e.g. `session.timeout.ms` for a test broker, SASL/TLS for production).
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -46,6 +48,21 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "message.max.bytes": max(1_048_576, s.max_message_bytes + 65_536),
     }
     return {**defaults, **s.producer_config}
+
+
+def member_name(s: Settings) -> str:
+    return s.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def transactional_id(s: Settings) -> str:
+    """One transactional producer per worker: group + member name.
+
+    Zombie fencing across a rebalance comes from KIP-447 (the consumer group metadata
+    sent with the offsets), so the id needs only to be unique among live members; a
+    stable `REDHEART_INSTANCE_ID` (e.g. a StatefulSet pod name) also fences a restarted
+    pod's predecessor at `init_transactions`.
+    """
+    return f"{s.group_id}.{member_name(s)}"
 
 
 def admin_config(s: Settings) -> dict[str, Any]:

@@ -67,10 +67,12 @@ def bad_records() -> list[tuple[bytes, str]]:
     ]
 
 
-def test_spine_end_to_end(broker: Broker, prefix: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
+def test_spine_end_to_end(broker: Broker, prefix: str, tmp_path: Path, delivery: str) -> None:
     s = settings_for(broker, prefix)
     create_topics(s, partitions=3)
-    worker = WorkerProcess(worker_env(broker, s, free_port(), REDHEART_MAX_WAIT_MS="30")).start(tmp_path)
+    env = worker_env(broker, s, free_port(), REDHEART_MAX_WAIT_MS="30", REDHEART_DELIVERY=delivery)
+    worker = WorkerProcess(env).start(tmp_path)
     try:
         worker.wait_ready()
         first, second = good_events(100, 20), good_events(100, 20, start=100)
