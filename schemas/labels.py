@@ -69,3 +69,9 @@ INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_pot
 STATE_VECTOR: tuple[str, ...] = EMOTIONS + INTEGRATED
 
 MODALITIES: tuple[str, ...] = ("image", "audio", "biosignals")
+
+# Stream-level SURD (SPEC §3): what the stream's recent signals tell about its next
+# overall_sentiment. Sources are taken one event earlier than the target.
+STREAM_SURD_TARGET = "overall_sentiment"
+STREAM_SURD_SOURCES: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential")
+INSUFFICIENT_HISTORY = "insufficient_history"

@@ -90,7 +90,11 @@ class Integrated(Strict):
     )
     ethical_score: Unit = Field(description="mean of the ten Bentham scores")
     regret_potential: Unit
-    causal_clarity: Unit = Field(description="redundant + unique share of the SURD information")
+    causal_clarity: Unit | Literal["insufficient_history"] = Field(
+        description="redundant + unique share of the stream's SURD information about its next "
+        "overall_sentiment (temporal.surd); 'insufficient_history' until the stream's window holds "
+        "enough events (the per-event estimate is analysis.surd.kinds)"
+    )
     confidence: Unit = Field(
         description="fraction of the four analyses that produced a result x calibrated certainty"
     )
@@ -121,14 +125,33 @@ class EventAnalysis(Strict):
     tokens: int = Field(ge=0, description="text tokens the first encoder saw")
 
 
-class Temporal(Strict):
-    """Per-stream Kalman state after this event (filled by the temporal-state work)."""
+class StreamSurd(Strict):
+    """SURD decomposition (bits) of the information the stream's lagged signals give
+    about its next overall_sentiment, over the stream's recent window."""
 
-    state: Named(L.STATE_VECTOR, -1.0, 1.0)
-    variance: Named(L.STATE_VECTOR, 0.0, 1e9)
-    innovation: Named(L.STATE_VECTOR, -1e9, 1e9)
-    surprise: Annotated[float, Field(ge=0.0)]
+    window_events: Annotated[int, Field(ge=1)]
+    target: Literal["overall_sentiment"] = L.STREAM_SURD_TARGET
+    redundant: Annotated[float, Field(ge=0.0)] = Field(description="bits shared by several sources")
+    unique: Named(L.STREAM_SURD_SOURCES, 0.0, 64.0) = Field(description="bits only each lagged source gives")
+    synergistic: Annotated[float, Field(ge=0.0)] = Field(description="bits only sources together give")
+    leak: Annotated[float, Field(ge=0.0)] = Field(description="H(target | sources), bits")
+    shares: Named(L.SURD_KINDS) = Field(description="each part / H(target); sums to 1")
+
+
+class Temporal(Strict):
+    """The stream's temporal state after this event (SPEC §3)."""
+
+    state: Named(L.STATE_VECTOR, -1.0, 1.0) = Field(description="Kalman filtered state")
+    variance: Named(L.STATE_VECTOR, 0.0, 1e9) = Field(description="diagonal of the state covariance")
+    innovation: Named(L.STATE_VECTOR, -1e9, 1e9) = Field(description="observation - predicted state")
+    surprise: Annotated[float, Field(ge=0.0)] = Field(
+        description="sqrt(normalized innovation squared / 11); about 1 when the stream behaves as expected"
+    )
     events_seen: Annotated[int, Field(ge=1)]
+    surd: StreamSurd | None = Field(default=None, description="null until the window holds enough events")
+    dsp: Dsp | None = Field(
+        default=None, description="spectra of the stream's emotion trajectory; null below 8 events"
+    )
 
 
 class ModelInfo(Strict):

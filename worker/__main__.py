@@ -54,10 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline import Pipeline
     from pipeline.errors import PipelineError
     from worker.app import Worker
-    from worker.kafka import MissingTopicsError, require_topics
+    from worker.kafka import MissingTopicsError, require_topics, worker_topics
 
     try:  # before the (slow) model load: a wrong topic name should fail in a second
-        require_topics(settings, [settings.input_topic, settings.results_topic, settings.dlq_topic])
+        require_topics(settings, worker_topics(settings))
     except MissingTopicsError as exc:
         raise StartupRefused(str(exc)) from None
     from transformers.utils import logging as hf_logging

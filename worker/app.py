@@ -19,12 +19,14 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from pipeline.errors import InferenceError
+from pipeline.temporal.stream import BatchEvent, advance
 from schemas.dead_letter import DeadLetter
 from schemas.input import InputEvent
-from schemas.result import EventAnalysis, Latency, ModelInfo, ResultEvent
+from schemas import labels as L
+from schemas.result import EventAnalysis, Latency, ModelInfo, ResultEvent, Temporal
 from worker import __version__, kafka, logs
 from worker.batcher import MicroBatcher, Pending
 from worker.cache import ResultCache, cache_key
@@ -33,9 +35,11 @@ from worker.config import Settings
 from worker.decode import Rejection, decode
 from worker.health import HealthServer
 from worker.metrics import Metrics
+from worker.state import StateStore
 
 log = logs.get("redheart.worker")
 POLL_TIMEOUT_S = 0.1
+EVICTION_EVERY_S = 60.0
 # What a model may raise for an input it cannot handle (ValueError covers pydantic's
 # ValidationError of an impossible output). Anything else is a crash, not a dead letter.
 MODEL_REJECTIONS = (InferenceError, ValueError, RuntimeError)
@@ -63,6 +67,25 @@ def _cuda_memory_bytes() -> int:
 
 class FatalKafkaError(RuntimeError):
     """librdkafka reported a fatal error; the client instance is unusable."""
+
+
+class StateRestoreFailed(RuntimeError):
+    """The committed offsets needed to restore state could not be read."""
+
+
+def _observation(a: EventAnalysis) -> list[float]:
+    """The event's point in the stream's state space (`labels.STATE_VECTOR` order)."""
+    i, kinds = a.integrated, a.analysis.surd.kinds
+    per_event_clarity = kinds["redundant"] + kinds["unique"]
+    return [a.analysis.emotion.emotions[e] for e in L.EMOTIONS] + [
+        i.overall_sentiment, i.ethical_score, i.regret_potential, per_event_clarity
+    ]
+
+
+def _causal_clarity(temporal: Temporal | None) -> float | str:
+    if temporal is None or temporal.surd is None:
+        return L.INSUFFICIENT_HISTORY
+    return min(1.0, temporal.surd.shares["redundant"] + temporal.surd.shares["unique"])
 
 
 class PartitionsLostError(RuntimeError):
@@ -100,6 +123,8 @@ class Worker:
         )
         self.model_id = f"{pipeline.profile}:{pipeline.checkpoint_id or 'untrained'}"
         self.cache: ResultCache[EventAnalysis] = ResultCache(settings.cache_size)
+        self.store = StateStore(settings.state_topic, max_window=settings.state_window)
+        self._last_eviction = time.monotonic()
         self._cuda = str(getattr(pipeline, "device", "cpu")).startswith("cuda")
         self._stop = False
         self._fatal: KafkaError | None = None
@@ -121,12 +146,13 @@ class Worker:
             "assigned_partitions": sorted(f"{t}[{p}]" for t, p in self._assigned),
             "batcher": {"pending_events": len(self.batcher), "pending_tokens": self.batcher.tokens},
             "cache": self.cache.stats(),
+            "state": {"streams": len(self.store), "partitions": self.store.partitions()},
             "config": self.s.redacted(),
         }
 
     def run(self) -> int:
         """Consume until SIGTERM/SIGINT; returns the process exit code (0 on a clean stop)."""
-        kafka.require_topics(self.s, [self.s.input_topic, self.s.results_topic, self.s.dlq_topic])
+        kafka.require_topics(self.s, kafka.worker_topics(self.s))
         exactly_once = self.s.delivery == "exactly-once"
         txn = {"transactional.id": kafka.transactional_id(self.s)} if exactly_once else {}
         self.producer = kafka.make_producer(self.s, error_cb=self._on_error, **txn)
@@ -137,6 +163,7 @@ class Worker:
             exactly_once=exactly_once,
             interval_s=self.s.commit_interval_ms / 1000.0,
             commit_every=self.s.commit_every,
+            changelog=self._produce_changelog,
         )
         self.producer_on_delivery = self.checkpoint.on_delivery
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -180,6 +207,9 @@ class Worker:
             while self.batcher.ready(now):
                 self._process(self.batcher.take())
                 now = time.monotonic()
+            if self.s.state_ttl_s and now - self._last_eviction >= EVICTION_EVERY_S:
+                self._last_eviction = now
+                self.store.evict_idle(datetime.now(tz=timezone.utc), self.s.state_ttl_s)
             if self.checkpoint.due(now):
                 self.checkpoint.commit()
 
@@ -249,16 +279,54 @@ class Worker:
         self.metrics.batch_size.observe(len(works))
         self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
         outcomes, cached, model_s = self._compute(works)
+        t0 = time.perf_counter()
+        temporal = self._apply_to_streams(works, outcomes)
         t1 = time.perf_counter()
-        for work, outcome, hit in zip(works, outcomes, cached):
+        self.metrics.stage_seconds.labels(stage="temporal").observe(t1 - t0)
+        for i, (work, outcome, hit) in enumerate(zip(works, outcomes, cached)):
             if isinstance(outcome, Rejection):
                 w = work
                 self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers, outcome)
                 continue
-            self._produce_result(work, outcome, hit, started, model_s)
+            self._produce_result(work, outcome, temporal[i], hit, started, model_s)
         self.metrics.stage_seconds.labels(stage="produce").observe(time.perf_counter() - t1)
         if self._cuda:
             self.metrics.gpu_memory.set(_cuda_memory_bytes())
+
+    def _apply_to_streams(self, works: list[Work], outcomes: list[EventAnalysis | Rejection]) -> list[Temporal | None]:
+        """Each analysed event updates its stream's state, in offset order (SPEC §3).
+
+        State lives per input partition; a batch is split by partition so a stream id
+        seen on two partitions (a producer that did not key by stream_id) never mixes.
+        """
+        temporal: list[Temporal | None] = [None] * len(works)
+        by_partition: dict[int, list[int]] = {}
+        for i, outcome in enumerate(outcomes):
+            if not isinstance(outcome, Rejection):
+                by_partition.setdefault(works[i].partition, []).append(i)
+        for partition, idx in by_partition.items():
+            events = [
+                BatchEvent(works[i].event.stream_id, partition, works[i].offset, works[i].event.ts,  # type: ignore[arg-type]
+                           _observation(outcomes[i]))  # type: ignore[arg-type]
+                for i in idx
+            ]
+            states = {
+                e.stream_id: st for e in events if (st := self.store.get(partition, e.stream_id)) is not None
+            }
+            blocks, new_states = advance(events, states, max_window=self.s.state_window)
+            for i, block in zip(idx, blocks):
+                temporal[i] = block
+            for state in new_states.values():
+                self.store.put(state)
+        self.metrics.streams_in_state.set(len(self.store))
+        return temporal
+
+    def _produce_changelog(self) -> int:
+        """Checkpoint hook: dirty stream states and tombstones to the state topic."""
+        records = self.store.changelog_records()
+        for partition, key, value in records:
+            self._produce(self.s.state_topic, key.encode("utf-8"), value, partition=partition)
+        return len(records)
 
     def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
         """(outcome per event, whether it came from the cache, model seconds)."""
@@ -309,7 +377,9 @@ class Worker:
                 raise
             return outcomes
 
-    def _produce_result(self, work: Work, a: EventAnalysis, cached: bool, started: float, model_s: float) -> None:
+    def _produce_result(
+        self, work: Work, a: EventAnalysis, temporal: Temporal | None, cached: bool, started: float, model_s: float
+    ) -> None:
         now = datetime.now(tz=timezone.utc)
         record_s = work.record_ts_ms / 1000.0 if work.record_ts_ms > 0 else started
         total_ms = max(0.0, (now.timestamp() - record_s) * 1000.0)
@@ -321,7 +391,8 @@ class Worker:
             model=self.model_info,
             lang=a.lang,
             analysis=a.analysis,
-            integrated=a.integrated,
+            integrated=a.integrated.model_copy(update={"causal_clarity": _causal_clarity(temporal)}),
+            temporal=temporal,
             auxiliary=a.auxiliary,
             cached=cached,
             latency_ms=Latency(
@@ -334,17 +405,39 @@ class Worker:
         self.metrics.produced.inc()
         self.metrics.end_to_end.observe(total_ms / 1000.0)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None) -> None:
+    def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None, partition: int = -1
+    ) -> None:
         self.checkpoint.before_produce()
         while True:
             try:
-                self.producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self.producer_on_delivery)
+                self.producer.produce(
+                    topic, value=value, key=key, headers=headers, partition=partition,
+                    on_delivery=self.producer_on_delivery,
+                )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
 
     # -- rebalance callbacks (run inside consume) ------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Restore the partitions' stream state before processing them (not ready meanwhile)."""
+        committed = consumer.committed(
+            [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout=self.s.state_restore_timeout_s
+        )
+        for tp in committed:
+            if tp.error is not None:
+                raise StateRestoreFailed(f"committed offset of {tp.topic}[{tp.partition}]: {tp.error}")
+            stats = self.store.restore(
+                self._restore_consumer,
+                tp.partition,
+                tp.offset if tp.offset >= 0 else None,
+                timeout_s=self.s.state_restore_timeout_s,
+            )
+            log.info("state restored", extra={"partition": tp.partition, "committed_offset": tp.offset,
+                                              "streams": stats.restored, "records": stats.records_read,
+                                              "skipped_ahead": stats.skipped_ahead, "seconds": round(stats.seconds, 3)})
+        self.metrics.streams_in_state.set(len(self.store))
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned.set(len(self._assigned))
         log.info("partitions assigned", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
@@ -355,6 +448,7 @@ class Worker:
             self._process(batch)
         self.checkpoint.commit()
         self.checkpoint.forget(partitions)
+        self.store.drop(tp.partition for tp in partitions)
         self._assigned -= {(tp.topic, tp.partition) for tp in partitions}
         self.metrics.assigned.set(len(self._assigned))
         log.info("partitions revoked", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
@@ -374,8 +468,13 @@ class Worker:
                 if (p.item.topic, p.item.partition) not in gone:
                     self.batcher.add(p.item, p.tokens, p.arrived)
         self.checkpoint.forget(partitions)
+        self.store.drop(tp.partition for tp in partitions)
         self._assigned -= gone
         log.warning("partitions lost", extra={"partitions": sorted(f"{t}[{p}]" for t, p in gone)})
+
+    def _restore_consumer(self, overrides: dict[str, Any]) -> Consumer:
+        conf = {**kafka.consumer_config(self.s), "group.id": f"{self.s.group_id}.restore", **overrides}
+        return Consumer(conf)
 
     def _on_stats(self, stats_json: str) -> None:
         self.metrics.observe_stats(orjson.loads(stats_json), self.s.input_topic)

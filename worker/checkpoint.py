@@ -138,6 +138,12 @@ class Checkpoint:
                 self.before_produce()  # offsets alone still need a transaction
             if not self._in_txn:
                 return 0
+            # Every record acknowledged before the offsets join the transaction: a broker
+            # that applies transactional offset commits early (Tansu does) must never see
+            # offsets past results that are still in the producer's buffer.
+            remaining = self.producer.flush(self.flush_timeout_s)
+            if remaining:
+                raise DeliveryFailedError(f"{remaining} records unacknowledged after {self.flush_timeout_s}s")
             if offsets:
                 self.producer.send_offsets_to_transaction(
                     offsets, self.consumer.consumer_group_metadata(), self.flush_timeout_s

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     encoder_paths: dict[str, str] = Field(
         default_factory=dict, description="encoder id -> local directory (mounted models)"
     )
+    state_window: int = Field(
+        128, ge=8, le=512, description="recent observations kept per stream (SURD needs 64, DSP 8)"
+    )
+    state_ttl_s: float = Field(
+        7 * 24 * 3600.0, ge=0, description="evict streams idle this long (event time); 0 keeps them forever"
+    )
+    state_restore_timeout_s: float = Field(300.0, gt=0, description="deadline to restore one partition")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -66,6 +66,10 @@ def _collect(settings: Settings, want_results: int, want_dlq: int) -> tuple[list
     return results, dead
 
 
+def _num(x: float | str) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
 def _print(results: list[ResultEvent], dead: list[tuple[bytes, DeadLetter]], texts: dict[str, str]) -> None:
     bar = "─" * 100
     print(bar)
@@ -76,7 +80,7 @@ def _print(results: list[ResultEvent], dead: list[tuple[bytes, DeadLetter]], tex
         print(
             f"          emotion: {', '.join(f'{k} {v:.2f}' for k, v in top)}   "
             f"sentiment {i.overall_sentiment:+.3f}  ethics {i.ethical_score:.3f}  regret {i.regret_potential:.3f}  "
-            f"clarity {i.causal_clarity:.3f}  confidence {i.confidence:.3f}"
+            f"clarity {_num(i.causal_clarity)}  confidence {i.confidence:.3f}"
         )
         print(
             f"          cultural: {', '.join(f'{k} {v:.2f}' for k, v in e.cultural.items())}   "
@@ -115,8 +119,11 @@ def main() -> int:
             "REDHEART_LOG_LEVEL": "WARNING",
             "REDHEART_CONSUMER_CONFIG": '{"session.timeout.ms": 2000, "heartbeat.interval.ms": 300}',
         }
-        print("[demo] starting the worker: python -m worker run --allow-untrained (profile small)")
-        worker = subprocess.Popen([sys.executable, "-m", "worker", "run", "--allow-untrained"], env=env)
+        checkpoint = os.environ.get("REDHEART_CHECKPOINT")
+        args = ["run"] if checkpoint else ["run", "--allow-untrained"]
+        print(f"[demo] starting the worker: python -m worker {' '.join(args)} (profile small, "
+              f"checkpoint {checkpoint or 'none: untrained heads'})")
+        worker = subprocess.Popen([sys.executable, "-m", "worker", *args], env=env)
         try:
             if not _wait_ready(worker, port):
                 print(f"[demo] the worker did not become ready (exit code {worker.returncode})", file=sys.stderr)

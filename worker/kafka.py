@@ -46,6 +46,9 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "linger.ms": 5,
         "compression.type": "lz4",
         "message.max.bytes": max(1_048_576, s.max_message_bytes + 65_536),
+        # A crashed worker's open transaction holds back read_committed consumers until
+        # it times out; checkpoints are sub-second, so 10 s bounds that stall.
+        "transaction.timeout.ms": 10_000,
     }
     return {**defaults, **s.producer_config}
 
@@ -90,6 +93,10 @@ def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]
     return {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
 
 
+def worker_topics(s: Settings) -> list[str]:
+    return [s.input_topic, s.results_topic, s.dlq_topic, s.state_topic]
+
+
 def require_topics(s: Settings, topics: list[str], timeout: float = 10.0) -> dict[str, int]:
     admin = AdminClient(admin_config(s))
     try:
@@ -101,6 +108,11 @@ def require_topics(s: Settings, topics: list[str], timeout: float = 10.0) -> dic
         raise MissingTopicsError(
             f"topics {missing} do not exist on {s.bootstrap_servers}; create them first "
             f"(e.g. `python -m worker topics`); the worker never auto-creates topics"
+        )
+    if s.input_topic in topics and s.state_topic in topics and have[s.state_topic] != have[s.input_topic]:
+        raise MissingTopicsError(
+            f"{s.state_topic} has {have[s.state_topic]} partitions but {s.input_topic} has "
+            f"{have[s.input_topic]}: the state topic must be co-partitioned with the input topic"
         )
     return {t: have[t] for t in topics}
 

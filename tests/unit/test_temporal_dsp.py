@@ -1,0 +1,65 @@
+"""Trajectory spectra: a known sinusoid peaks in its bin; outputs are 128 finite non-negative bins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.temporal.dsp import N_FFT, bin_frequency, trajectory_spectra
+from schemas import labels as L
+
+
+def sinusoid_window(n: int, k: int, amplitude: float = 0.2, trend: float = 0.0) -> np.ndarray:
+    t = np.arange(n)
+    rows = np.full((n, len(L.STATE_VECTOR)), 0.3)
+    wave = amplitude * np.sin(2 * np.pi * bin_frequency(k) * t)
+    rows[:, : len(L.EMOTIONS)] = 0.4 + wave[:, None] + trend * t[:, None]
+    return rows
+
+
+@pytest.mark.parametrize("n", [256, 512])
+@pytest.mark.parametrize("k", [5, 32, 77, 120])
+def test_sinusoid_peaks_in_its_bin(n: int, k: int) -> None:
+    s = trajectory_spectra(sinusoid_window(n, k, trend=1e-3))
+    assert s is not None
+    assert int(np.argmax(s.frequency)) == k
+    assert int(np.argmax(s.resonance)) == k
+    assert s.frequency[k] == pytest.approx(0.2, rel=0.05)  # amplitude-scaled
+
+
+def test_short_window_off_bin_sinusoid_peaks_near_its_frequency() -> None:
+    f = 0.13  # cycles per event, between bins
+    rows = np.full((100, len(L.STATE_VECTOR)), 0.5)
+    rows[:, : len(L.EMOTIONS)] += 0.1 * np.sin(2 * np.pi * f * np.arange(100))[:, None]
+    s = trajectory_spectra(rows)
+    assert s is not None
+    assert abs(int(np.argmax(s.frequency)) - f * N_FFT) <= 1
+    assert abs(int(np.argmax(s.resonance)) - f * N_FFT) <= 2
+
+
+def test_shape_range_and_minimum_length() -> None:
+    rng = np.random.default_rng(0)
+    assert trajectory_spectra(rng.uniform(size=(7, len(L.STATE_VECTOR)))) is None
+    assert trajectory_spectra([]) is None
+    for n in (8, 9, 63, 300):
+        s = trajectory_spectra(rng.uniform(size=(n, len(L.STATE_VECTOR))))
+        assert s is not None
+        for spectrum in (s.frequency, s.resonance):
+            assert spectrum.shape == (L.DSP_BINS,)
+            assert np.isfinite(spectrum).all() and (spectrum >= 0).all()
+
+
+def test_constant_and_linear_trajectories_have_no_spectrum_left() -> None:
+    rows = sinusoid_window(64, 10, amplitude=0.0, trend=0.005)
+    s = trajectory_spectra(rows)
+    assert s is not None
+    assert s.frequency.max() < 1e-12 and s.resonance.max() < 1e-12
+
+
+def test_rejects_bad_windows() -> None:
+    with pytest.raises(ValueError):
+        trajectory_spectra(np.zeros((20, 3)))
+    bad = np.zeros((20, len(L.STATE_VECTOR)))
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError):
+        trajectory_spectra(bad)

