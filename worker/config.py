@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
     commit_every: int = Field(0, ge=0, description="also checkpoint after this many records (0: time only)")
     instance_id: str | None = Field(
-        None, max_length=200, description="stable member name (e.g. the pod name); default: host name + pid"
+        None, max_length=200, description="stable member name, kept across restarts (e.g. the pod name); default: host name"
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
     num_threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (default: all cores)")

@@ -7,7 +7,6 @@ of it (e.g. `session.timeout.ms` for a test broker, SASL/TLS for production).
 
 from __future__ import annotations
 
-import os
 import socket
 from typing import Any
 
@@ -54,16 +53,20 @@ def producer_config(s: Settings) -> dict[str, Any]:
 
 
 def member_name(s: Settings) -> str:
-    return s.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    """Stable across restarts of the same member: the pod name in Kubernetes (host name)."""
+    return s.instance_id or socket.gethostname()
 
 
 def transactional_id(s: Settings) -> str:
-    """One transactional producer per worker: group + member name.
+    """One transactional producer per worker member: group + member name.
 
-    Zombie fencing across a rebalance comes from KIP-447 (the consumer group metadata
-    sent with the offsets), so the id needs only to be unique among live members; a
-    stable `REDHEART_INSTANCE_ID` (e.g. a StatefulSet pod name) also fences a restarted
-    pod's predecessor at `init_transactions`.
+    The id must survive a restart: `init_transactions` under the same id fences the crashed
+    predecessor and aborts its open transaction at once. Under a fresh id the orphaned
+    transaction would hold back read_committed consumers until it times out (on real Kafka,
+    `transaction.timeout.ms`; the embedded broker never times it out). Zombie fencing across
+    rebalances comes from KIP-447 (the group metadata sent with the offsets). Two live
+    workers must not share an id (the older is fenced and exits non-zero): run several
+    workers on one host with distinct `REDHEART_INSTANCE_ID`s.
     """
     return f"{s.group_id}.{member_name(s)}"
 

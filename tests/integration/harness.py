@@ -32,7 +32,9 @@ def settings_for(broker: Broker, prefix: str) -> Settings:
     )
 
 
-def worker_env(broker: Broker, s: Settings, http_port: int, **extra: str) -> dict[str, str]:
+def worker_env(broker: Broker, s: Settings, http_port: int, instance: str = "w1", **extra: str) -> dict[str, str]:
+    """Environment of one logical worker; a restart reuses it (same instance id, so the
+    restarted process fences its crashed predecessor's transaction)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDHEART_")}
     env.update(
         {
@@ -44,6 +46,7 @@ def worker_env(broker: Broker, s: Settings, http_port: int, **extra: str) -> dic
             "REDHEART_STATE_TOPIC": s.state_topic,
             "REDHEART_HTTP_PORT": str(http_port),
             "REDHEART_HTTP_HOST": "127.0.0.1",
+            "REDHEART_INSTANCE_ID": instance,
             "REDHEART_PROFILE": "small",
             "REDHEART_NUM_THREADS": "2",
             "REDHEART_CONSUMER_CONFIG": orjson.dumps(dict(broker.consumer_overrides)).decode(),
