@@ -473,7 +473,12 @@ class Worker:
         log.warning("partitions lost", extra={"partitions": sorted(f"{t}[{p}]" for t, p in gone)})
 
     def _restore_consumer(self, overrides: dict[str, Any]) -> Consumer:
-        conf = {**kafka.consumer_config(self.s), "group.id": f"{self.s.group_id}.restore", **overrides}
+        conf = {
+            **kafka.consumer_config(self.s),
+            "group.id": f"{self.s.group_id}.restore",  # assign() only: never joins, never commits
+            "fetch.wait.max.ms": 20,  # reaching the partition's end fast matters more than batching
+            **overrides,
+        }
         return Consumer(conf)
 
     def _on_stats(self, stats_json: str) -> None:
