@@ -23,6 +23,7 @@ import confluent_kafka
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.report import write_section
 from schemas import labels as L
 from schemas.state import StreamState
 from worker.devbroker import DevBroker
@@ -104,10 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print("| streams | window rows | changelog MB | restore s | streams/s |")
-    print("|---:|---:|---:|---:|---:|")
+    table = ["| streams | window rows | changelog MB | restore s | streams/s |", "|---:|---:|---:|---:|---:|"]
     for r in rows:
-        print(f"| {r['streams']:,} | {r['window_rows']} | {r['changelog_mb']} | {r['restore_s']} | {r['restore_streams_per_s']:,} |")
+        table.append(
+            f"| {r['streams']:,} | {r['window_rows']} | {r['changelog_mb']} | {r['restore_s']} | {r['restore_streams_per_s']:,} |"
+        )
+    print("\n".join(table))
+    m = report["machine"]
+    write_section(
+        "restore",
+        "## State restore (`python -m bench.restore`)\n\n"
+        f"{report['what']}. Broker: {report['broker']}. Device: CPU ({m['cpu']}, 2 cores), "
+        f"Python {m['python']}, confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}.\n\n"
+        + "\n".join(table),
+    )
     return 0
 
 

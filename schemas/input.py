@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,8 @@ MAX_IMAGE_BYTES = 4 * 1024 * 1024
 MAX_AUDIO_BYTES = 8 * 1024 * 1024
 MAX_SIGNAL_SAMPLES = 200_000
 MAX_METADATA_KEYS = 64
+MAX_METADATA_DEPTH = 16
+MAX_METADATA_BYTES = 16 * 1024
 SUPPORTED_MAJOR = "1"
 
 
@@ -33,6 +36,20 @@ def _b64(value: str, limit: int, what: str) -> str:
     except (binascii.Error, ValueError) as exc:
         raise ValueError(f"{what} data is not valid base64: {exc}") from None
     return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, iteratively (no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node)
+    return deepest
 
 
 class ImagePart(Strict):
@@ -101,7 +118,11 @@ class InputEvent(Strict):
     image: ImagePart | None = None
     audio: AudioPart | None = None
     biosignals: Biosignals | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict, description="free, echoed into the result")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"free, echoed into the result; at most {MAX_METADATA_KEYS} keys, "
+        f"{MAX_METADATA_DEPTH} levels, {MAX_METADATA_BYTES} bytes as JSON",
+    )
 
     @field_validator("schema_version")
     @classmethod
@@ -142,8 +163,16 @@ class InputEvent(Strict):
     @field_validator("metadata")
     @classmethod
     def _meta(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Metadata is echoed into the result, so it must stay small and shallow enough to
+        serialize there: a nesting bomb must fail here, as a dead letter, not at produce time."""
         if len(v) > MAX_METADATA_KEYS:
             raise ValueError(f"metadata has {len(v)} keys, over the {MAX_METADATA_KEYS}-key limit")
+        depth = _depth(v)
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata is nested {depth} levels deep, over the {MAX_METADATA_DEPTH}-level limit")
+        size = len(json.dumps(v, ensure_ascii=False, default=str).encode("utf-8"))
+        if size > MAX_METADATA_BYTES:
+            raise ValueError(f"metadata is {size} bytes as JSON, over the {MAX_METADATA_BYTES}-byte limit")
         return v
 
     @model_validator(mode="after")

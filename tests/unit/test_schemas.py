@@ -30,6 +30,13 @@ def test_result_schema_names_every_vector() -> None:
     assert len(ctx["required"]) == 36
 
 
+def _nested(depth: int) -> dict:
+    meta: dict = {"leaf": 1}
+    for _ in range(depth):
+        meta = {"a": meta}
+    return meta
+
+
 def test_minimal_event_and_epoch_ms() -> None:
     ev = InputEvent.model_validate({"event_id": "e1", "stream_id": "s1", "text": "hi", "ts": 1_700_000_000_000})
     assert ev.ts is not None and ev.ts.year == 2023
@@ -49,6 +56,8 @@ def test_minimal_event_and_epoch_ms() -> None:
         ({"event_id": "e", "stream_id": "s", "audio": {"format": "pcm_s16le", "data": "AAAA"}}, "sample_rate"),
         ({"event_id": "e", "stream_id": "s", "image": {"format": "png", "data": "!!"}}, "base64"),
         ({"event_id": "e", "stream_id": "s", "biosignals": {}}, "at least one of eeg"),
+        ({"event_id": "e", "stream_id": "s", "text": "x", "metadata": _nested(400)}, "levels deep"),
+        ({"event_id": "e", "stream_id": "s", "text": "x", "metadata": {"k": "v" * 20000}}, "byte limit"),
     ],
 )
 def test_invalid_events_say_why(payload: dict, fragment: str) -> None:
