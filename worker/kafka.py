@@ -7,6 +7,7 @@ of it (e.g. `session.timeout.ms` for a test broker, SASL/TLS for production).
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -78,12 +79,16 @@ def admin_config(s: Settings) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if k.startswith(keep)}
 
 
+_LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+
+
 def make_consumer(s: Settings, **callbacks: Any) -> Consumer:
-    return Consumer({**consumer_config(s), **callbacks})
+    # `logger`: librdkafka's own log lines go through logging, so they come out as JSON too
+    return Consumer({**consumer_config(s), "logger": _LIBRDKAFKA_LOG, **callbacks})
 
 
 def make_producer(s: Settings, **callbacks: Any) -> Producer:
-    return Producer({**producer_config(s), **callbacks})
+    return Producer({**producer_config(s), "logger": _LIBRDKAFKA_LOG, **callbacks})
 
 
 def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]:
