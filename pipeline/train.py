@@ -40,7 +40,6 @@ from pipeline.data import corpora, templates
 from pipeline.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus
 from pipeline.data.encode import encode_corpus
 from pipeline.data.metrics import evaluate
-from pipeline.heads import ANALYZER_OUTPUTS
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
 

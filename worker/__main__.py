@@ -47,6 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     logs.setup(settings.log_level)
     log = logs.get("redheart.worker")
+    try:
+        settings.kafka_secrets  # noqa: B018 - read the secrets file now: unreadable is a refusal
+    except ValueError as exc:
+        raise StartupRefused(str(exc)) from None
     if settings.mode not in IMPLEMENTED_MODES:
         raise StartupRefused(
             f"REDHEART_MODE={settings.mode} is not available in this version (implemented: {list(IMPLEMENTED_MODES)})"

@@ -214,8 +214,18 @@ class Worker:
                 self.checkpoint.commit()
 
     def _drain(self) -> None:
-        """Finish what was consumed before stopping, then commit it."""
-        for batch in self.batcher.drain():
+        """Finish what was consumed before stopping, then commit it — within the deadline.
+
+        Past `shutdown_timeout_s` (less a margin for the commit and leaving the group) the
+        remaining batches are dropped uncommitted: the next owner consumes them again.
+        """
+        deadline = time.monotonic() + 0.7 * self.s.shutdown_timeout_s
+        batches = self.batcher.drain()
+        for n, batch in enumerate(batches):
+            if time.monotonic() > deadline:
+                left = sum(len(b) for b in batches[n:])
+                log.warning("shutdown deadline reached", extra={"uncommitted_events": left})
+                break
             self._process(batch)
         self.checkpoint.commit()
 
@@ -409,15 +419,30 @@ class Worker:
         self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None, partition: int = -1
     ) -> None:
         self.checkpoint.before_produce()
-        while True:
-            try:
-                self.producer.produce(
-                    topic, value=value, key=key, headers=headers, partition=partition,
-                    on_delivery=self.producer_on_delivery,
-                )
-                return
-            except BufferError:
-                self.producer.poll(0.05)  # local queue full: wait for deliveries, never drop
+        paused: list[TopicPartition] = []
+        try:
+            while True:
+                try:
+                    self.producer.produce(
+                        topic, value=value, key=key, headers=headers, partition=partition,
+                        on_delivery=self.producer_on_delivery,
+                    )
+                    return
+                except BufferError:
+                    # Backpressure: the producer queue is full (slow or unreachable broker).
+                    # Stop fetching instead of growing memory, wait for deliveries, never drop.
+                    if not paused:
+                        paused = self.consumer.assignment()
+                        self.consumer.pause(paused)
+                        self.metrics.backpressure.inc()
+                        log.info("backpressure: partitions paused", extra={"queued": len(self.producer)})
+                    if self._fatal is not None:
+                        raise FatalKafkaError(str(self._fatal)) from None
+                    self.producer.poll(0.05)
+        finally:
+            if paused:
+                self.consumer.resume(paused)
+                log.info("backpressure: partitions resumed", extra={"queued": len(self.producer)})
 
     # -- rebalance callbacks (run inside consume) ------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+import json
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["small", "production"]
@@ -51,6 +53,11 @@ class Settings(BaseSettings):
         description="exactly-once: results, state and offsets in one Kafka transaction; "
         "at-least-once: for brokers without transactions (consumers dedupe on event_id)",
     )
+    kafka_secrets_file: Path | None = Field(
+        None,
+        description="JSON file of librdkafka properties (sasl.password, ssl.key.password, ...) merged "
+        "over consumer and producer config; read at start, never logged",
+    )
     commit_interval_ms: int = Field(
         100, ge=0, description="checkpoint interval; with exactly-once, results become visible at commit"
     )
@@ -88,6 +95,16 @@ class Settings(BaseSettings):
             raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
         return v
 
+    _secrets: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def kafka_secrets(self) -> dict[str, Any]:
+        """The secrets file's properties, read once (at start: `worker run` reads it before
+        anything else, so an unreadable file is a refusal to start, not a late failure)."""
+        if self._secrets is None:
+            self._secrets = load_secrets_file(self.kafka_secrets_file) if self.kafka_secrets_file else {}
+        return dict(self._secrets)
+
     @model_validator(mode="after")
     def _distinct_topics(self) -> "Settings":
         topics = [self.input_topic, self.results_topic, self.dlq_topic, self.state_topic]
@@ -100,7 +117,20 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         for key in ("consumer_config", "producer_config"):
             data[key] = {k: ("***" if _secret(k) else v) for k, v in data[key].items()}
+        data["kafka_secrets_keys"] = sorted(self._secrets or {})  # names only, never values
         return data
+
+
+def load_secrets_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"REDHEART_KAFKA_SECRETS_FILE {path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"REDHEART_KAFKA_SECRETS_FILE {path}: not JSON (line {exc.lineno})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, (str, int, float, bool)) for v in data.values()):
+        raise ValueError(f"REDHEART_KAFKA_SECRETS_FILE {path}: must be a JSON object of scalar values")
+    return data
 
 
 def _secret(key: str) -> bool:

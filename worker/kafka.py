@@ -34,8 +34,10 @@ def consumer_config(s: Settings) -> dict[str, Any]:
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": max(1_048_576, s.max_message_bytes),
         "statistics.interval.ms": s.statistics_interval_ms,
+        # prefetch bound per partition: what a paused (backpressured) worker may still hold
+        "queued.max.messages.kbytes": 32_768,
     }
-    return {**defaults, **s.consumer_config}
+    return {**defaults, **s.consumer_config, **s.kafka_secrets}
 
 
 def producer_config(s: Settings) -> dict[str, Any]:
@@ -49,8 +51,12 @@ def producer_config(s: Settings) -> dict[str, Any]:
         # A crashed worker's open transaction holds back read_committed consumers until
         # it times out; checkpoints are sub-second, so 10 s bounds that stall.
         "transaction.timeout.ms": 10_000,
+        # the producer queue is the other half of the memory bound: when it is full the
+        # worker pauses its partitions until deliveries make room (worker/app.py)
+        "queue.buffering.max.messages": 100_000,
+        "queue.buffering.max.kbytes": 131_072,
     }
-    return {**defaults, **s.producer_config}
+    return {**defaults, **s.producer_config, **s.kafka_secrets}
 
 
 def member_name(s: Settings) -> str:

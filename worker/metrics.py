@@ -45,6 +45,10 @@ class Metrics:
         self.gpu_memory = Gauge(
             "redheart_gpu_memory_bytes", "GPU memory allocated by torch (0 on CPU)", registry=r
         )
+        self.backpressure = Counter(
+            "redheart_backpressure_pauses", "times the producer queue was full and partitions were paused",
+            registry=r,
+        )
         self.streams_in_state = Gauge("redheart_streams_in_state", "streams held in memory", registry=r)
 
     def observe_stats(self, stats: dict, topic: str) -> None:

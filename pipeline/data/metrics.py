@@ -19,7 +19,6 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from pipeline.data.dataset import EMOTION_KEY, SUPERVISED, Corpus
 from pipeline.model import RedHeartNet
-from pipeline.heads import ANALYZER_OUTPUTS
 from schemas import labels as L
 
 _POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]

@@ -80,7 +80,7 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "## Checkpoint",
         f"- profile `{manifest['profile']}`, preset `{t['preset']['name']}`, seed {t['seed']}, "
         f"sha256 `{manifest['sha256']}`",
-        f"- encoders (frozen): " + ", ".join(f"`{e['name']}` ({e['kind']}, {e['dim']}-d)" for e in manifest["encoders"]),
+        "- encoders (frozen): " + ", ".join(f"`{e['name']}` ({e['kind']}, {e['dim']}-d)" for e in manifest["encoders"]),
         f"- own parameters: {manifest['parameter_counts']['total']:,}; trained {t['preset']['epochs']} epochs, "
         f"batch {t['preset']['batch_size']}, AdamW lr {t['preset']['lr']}; wall time {t['seconds']} s (incl. encoding "
         "unless cached)",

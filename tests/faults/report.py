@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+
+import orjson
+from confluent_kafka import Message
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "faults.json"
@@ -34,3 +39,24 @@ def record(row: dict) -> None:
         for r in sorted(rows.values(), key=lambda r: (r["scenario"], r["broker"], r["delivery"]))
     ]
     DOC.write_text(HEADER + "\n".join(lines) + "\n")
+
+
+# When and how fast a result was computed differ between copies; nothing else may.
+VOLATILE = ("processed_at", "latency_ms", "cached")
+
+
+def comparable(value: bytes) -> bytes:
+    obj = orjson.loads(value)
+    for k in VOLATILE:
+        obj.pop(k, None)
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def delivery_figures(results: Iterable[Message], sent: int) -> tuple[int, int, bool]:
+    """(events without a result, duplicate results, every duplicate identical to its first copy)."""
+    copies: dict[str, list[bytes]] = defaultdict(list)
+    for m in results:
+        copies[orjson.loads(m.value())["event_id"]].append(m.value())
+    duplicates = sum(len(v) - 1 for v in copies.values())
+    identical = all(comparable(v[0]) == comparable(x) for v in copies.values() for x in v[1:])
+    return sent - len(copies), duplicates, identical

@@ -48,10 +48,10 @@ def hostile(i: int) -> tuple[bytes, str]:
     if kind == 6:
         return b"[" * 2000 + b"]" * 2000, "invalid_json"  # nesting bomb: orjson refuses past its depth limit
     if kind == 7:
-        meta: dict = {f"k{j}": j for j in range(100)}
-        if (i // 10) % 2:  # or a nesting bomb that would only fail when the result is serialized
-            for _ in range(400):
-                meta = {"a": meta}
+        if (i // 10) % 2:  # a nesting bomb in metadata that would only fail when the result is serialized
+            bomb = b'{"a":' * 400 + b"1" + b"}" * 400
+            return b'{"event_id": "' + eid.encode() + b'", "stream_id": "x", "text": "hi", "metadata": ' + bomb + b"}", "schema_violation"
+        meta = {f"k{j}": j for j in range(100)}
         return orjson.dumps({"event_id": eid, "stream_id": "x", "text": "hi", "metadata": meta}), "schema_violation"
     if kind == 8:
         return orjson.dumps({"event_id": eid, "stream_id": "x", "text": "hi", "ts": "yesterday"}), "schema_violation"

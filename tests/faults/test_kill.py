@@ -11,14 +11,13 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.brokers import Broker
-from tests.faults.report import record
+from tests.faults.report import delivery_figures, record
 from tests.integration.harness import WorkerProcess, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
@@ -34,16 +33,6 @@ TEXTS = [
     "그 일을 하지 말았어야 했어요", "The noise outside is frightening", "가족과 함께 있어서 행복해요",
     "I regret not calling my mother", "친구의 배신이 역겨워요", "What a wonderful surprise", "시험 결과가 걱정돼요",
 ]
-VOLATILE = ("processed_at", "latency_ms", "cached")
-
-
-def _comparable(value: bytes) -> bytes:
-    obj = orjson.loads(value)
-    for k in VOLATILE:
-        obj.pop(k, None)
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-
-
 @pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
 def test_sigkill_loses_nothing(broker: Broker, prefix: str, tmp_path: Path, delivery: str) -> None:
     rng = random.Random(7)
@@ -73,12 +62,7 @@ def test_sigkill_loses_nothing(broker: Broker, prefix: str, tmp_path: Path, deli
         code = worker.stop()
     assert code == 0, worker.log()
 
-    copies: dict[str, list[bytes]] = defaultdict(list)
-    for m in got[s.results_topic]:
-        copies[orjson.loads(m.value())["event_id"]].append(m.value())
-    missing = EVENTS - len(copies)
-    duplicates = sum(len(v) - 1 for v in copies.values())
-    identical = all(_comparable(v[0]) == _comparable(x) for v in copies.values() for x in v[1:])
+    missing, duplicates, identical = delivery_figures(got[s.results_topic], EVENTS)
     print(f"\n[faults] sigkill broker={broker.kind} delivery={delivery}: events={EVENTS} kills={kills} "
           f"missing={missing} duplicates={duplicates} duplicates_identical={identical}")
     record({

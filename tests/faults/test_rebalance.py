@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.brokers import Broker
-from tests.faults.report import record
-from tests.faults.test_kill import TEXTS, _comparable
+from tests.faults.report import delivery_figures, record
+from tests.faults.test_kill import TEXTS
 from tests.integration.harness import WorkerProcess, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
@@ -57,12 +56,7 @@ def test_rebalance_both_ways(broker: Broker, prefix: str, tmp_path: Path) -> Non
     finally:
         codes = [w.stop() for w in (a, b) if w.proc is not None]
     assert codes == [0, 0]
-    copies: dict[str, list[bytes]] = defaultdict(list)
-    for m in got[s.results_topic]:
-        copies[orjson.loads(m.value())["event_id"]].append(m.value())
-    missing = EVENTS - len(copies)
-    duplicates = sum(len(v) - 1 for v in copies.values())
-    identical = all(_comparable(v[0]) == _comparable(x) for v in copies.values() for x in v[1:])
+    missing, duplicates, identical = delivery_figures(got[s.results_topic], EVENTS)
     print(f"\n[faults] rebalance broker={broker.kind}: events={EVENTS} partition moves={moves} missing={missing} "
           f"duplicates={duplicates} identical={identical}")
     record({"scenario": "2 workers, one stopped/started x3 (rebalance both ways)", "broker": broker.kind,

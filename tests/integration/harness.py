@@ -16,7 +16,6 @@ from confluent_kafka import Consumer, Message
 
 from tests.brokers import Broker
 from worker.config import Settings
-from worker.devbroker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
