@@ -56,6 +56,13 @@ def producer_config(s: Settings) -> dict[str, Any]:
         "queue.buffering.max.messages": 100_000,
         "queue.buffering.max.kbytes": 131_072,
     }
+    # A record the broker cannot take fails after message.timeout.ms (the worker then stops:
+    # a failed delivery is never committed past). Keep that wait below the consumer's
+    # max.poll.interval.ms (300 s), so a worker paused by backpressure fails loudly before
+    # the group would silently take its partitions. With transactions librdkafka bounds it
+    # by transaction.timeout.ms already.
+    if s.delivery == "at-least-once":
+        defaults["message.timeout.ms"] = 120_000
     return {**defaults, **s.producer_config, **s.kafka_secrets}
 
 
