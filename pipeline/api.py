@@ -12,6 +12,7 @@ two calls so the worker can overlap them:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,14 @@ class Pipeline:
     def run_raw(self, batch: PreparedBatch) -> dict[str, np.ndarray]:
         """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays,
         including those not in the result (e.g. `kalman.*` for the temporal state)."""
-        with torch.inference_mode():
+        # bf16 autocast on CUDA (SPEC §5's memory and throughput targets); fp32 on CPU, where
+        # bf16 matmuls are slower on most cores. Outputs are cast back to fp32 below.
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            if self.device.type == "cuda"
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
             pooled = [encoder.forward(inp) for encoder, inp in zip(self.encoders, batch.encoder_inputs)]
             out = self.net(pooled)
             keys = list(out)

@@ -137,7 +137,9 @@ class TransformersEncoder(Encoder):
             from transformers import AutoModel, AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, local_files_only=local)
-            model = AutoModel.from_pretrained(location, local_files_only=local)
+            # SDPA attention (fused kernels on GPU); it is transformers' default for these
+            # architectures, named here so a version change cannot silently drop it.
+            model = AutoModel.from_pretrained(location, local_files_only=local, attn_implementation="sdpa")
         except Exception as exc:  # re-raised as the named error, with the cause chained
             raise ModelLoadError(
                 f"encoder {spec.name!r}: cannot load a transformers model from {location!r}: "
@@ -156,8 +158,11 @@ class TransformersEncoder(Encoder):
         self.parameter_count_source = "measured"
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        # On a GPU, pad to a multiple of 8 so bf16 matmuls hit tensor-core shapes; on CPU the
+        # extra padding would only cost time.
         batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt",
+            pad_to_multiple_of=8 if self.device.type == "cuda" else None,
         )
         return dict(batch)
 
