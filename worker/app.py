@@ -125,6 +125,7 @@ class Worker:
         self.cache: ResultCache[EventAnalysis] = ResultCache(settings.cache_size)
         self.store = StateStore(settings.state_topic, max_window=settings.state_window)
         self._last_eviction = time.monotonic()
+        self._stream_time: datetime | None = None
         self._cuda = str(getattr(pipeline, "device", "cpu")).startswith("cuda")
         self._stop = False
         self._fatal: KafkaError | None = None
@@ -207,9 +208,11 @@ class Worker:
             while self.batcher.ready(now):
                 self._process(self.batcher.take())
                 now = time.monotonic()
-            if self.s.state_ttl_s and now - self._last_eviction >= EVICTION_EVERY_S:
+            if self.s.state_ttl_s and self._stream_time and now - self._last_eviction >= EVICTION_EVERY_S:
+                # idle is measured in event time against the newest event seen ("stream time"),
+                # so replaying old data does not evict every stream it touches
                 self._last_eviction = now
-                self.store.evict_idle(datetime.now(tz=timezone.utc), self.s.state_ttl_s)
+                self.store.evict_idle(self._stream_time, self.s.state_ttl_s)
             if self.checkpoint.due(now):
                 self.checkpoint.commit()
 
@@ -324,6 +327,9 @@ class Worker:
                 e.stream_id: st for e in events if (st := self.store.get(partition, e.stream_id)) is not None
             }
             blocks, new_states = advance(events, states, max_window=self.s.state_window)
+            newest = max(e.ts for e in events)
+            if self._stream_time is None or newest > self._stream_time:
+                self._stream_time = newest
             for i, block in zip(idx, blocks):
                 temporal[i] = block
             for state in new_states.values():
