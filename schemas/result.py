@@ -130,6 +130,9 @@ class StreamSurd(Strict):
     about its next overall_sentiment, over the stream's recent window."""
 
     window_events: Annotated[int, Field(ge=1)]
+    at_event: Annotated[int, Field(ge=1)] = Field(
+        description="the stream's events_seen when this was computed (recomputed every 8 events)"
+    )
     target: Literal["overall_sentiment"] = L.STREAM_SURD_TARGET
     redundant: Annotated[float, Field(ge=0.0)] = Field(description="bits shared by several sources")
     unique: Named(L.STREAM_SURD_SOURCES, 0.0, 64.0) = Field(description="bits only each lagged source gives")
@@ -148,9 +151,12 @@ class Temporal(Strict):
         description="sqrt(normalized innovation squared / 11); about 1 when the stream behaves as expected"
     )
     events_seen: Annotated[int, Field(ge=1)]
-    surd: StreamSurd | None = Field(default=None, description="null until the window holds enough events")
+    surd: StreamSurd | None = Field(
+        default=None, description="null until the window holds 64 events; recomputed every 8 events"
+    )
     dsp: Dsp | None = Field(
-        default=None, description="spectra of the stream's emotion trajectory; null below 8 events"
+        default=None,
+        description="spectra of the stream's emotion trajectory; null below 8 events; recomputed every 8 events",
     )
 
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from schemas import labels as L
 from schemas._base import Strict
-from schemas.result import Named
+from schemas.result import Dsp, Named, StreamSurd
 
 MAX_WINDOW = 512
 
@@ -32,3 +32,5 @@ class StreamState(Strict):
         max_length=MAX_WINDOW,
         description=f"recent observations, oldest first; each row ordered as {list(L.STATE_VECTOR)}",
     )
+    surd: StreamSurd | None = Field(default=None, description="latest stream SURD (carried between recomputations)")
+    dsp: Dsp | None = Field(default=None, description="latest trajectory spectra (carried between recomputations)")
