@@ -5,10 +5,11 @@
      checkpoint (`changelog` hook; the state store owns what they are);
   2. compute, per partition, the first offset that is not yet done — the lowest
      offset still waiting in the batcher, or one past the last done offset;
-  3. exactly-once: send those offsets to the open transaction and commit it — results,
+  3. flush the producer: every record acknowledged, or the worker stops (a failed
+     delivery is never committed past, in either mode);
+  4. exactly-once: send those offsets to the open transaction and commit it — results,
      dead letters, changelog records and offsets become visible together or not at all;
-     at-least-once: flush the producer (every record acknowledged, or the worker stops:
-     a failed delivery is never committed past), then commit the offsets synchronously.
+     at-least-once: commit the offsets synchronously.
 A crash at any point re-delivers at most the uncommitted tail; nothing is lost. In
 exactly-once mode the uncommitted tail's records are aborted, so read_committed
 consumers see each result once (on brokers that hide aborted records; SPEC §6).
@@ -107,9 +108,6 @@ class Checkpoint:
             self._parts.pop((tp.topic, tp.partition), None)
             self._committed.pop((tp.topic, tp.partition), None)
 
-    def committed(self, topic: str, partition: int) -> int | None:
-        return self._committed.get((topic, partition))
-
     # -- committing -----------------------------------------------------------------
     def due(self, now: float) -> bool:
         if self.commit_every and self._done_since >= self.commit_every:
@@ -123,6 +121,14 @@ class Checkpoint:
             if nxt is not None and self._committed.get(key) != nxt:
                 out.append(TopicPartition(key[0], key[1], nxt))
         return out
+
+    def _all_acknowledged(self) -> None:
+        """Flush the producer; every record handed to it must be acknowledged, or we stop."""
+        remaining = self.producer.flush(self.flush_timeout_s)
+        if remaining:
+            raise DeliveryFailedError(f"{remaining} records unacknowledged after {self.flush_timeout_s}s")
+        if self._failures:
+            raise DeliveryFailedError("delivery failed: " + "; ".join(self._failures[:5]))
 
     def commit(self) -> int:
         """Make everything done so far durable. Returns the number of partitions committed."""
@@ -140,10 +146,8 @@ class Checkpoint:
                 return 0
             # Every record acknowledged before the offsets join the transaction: a broker
             # that applies transactional offset commits early (Tansu does) must never see
-            # offsets past results that are still in the producer's buffer.
-            remaining = self.producer.flush(self.flush_timeout_s)
-            if remaining:
-                raise DeliveryFailedError(f"{remaining} records unacknowledged after {self.flush_timeout_s}s")
+            # offsets past results that are still in the producer's buffer, or lost.
+            self._all_acknowledged()
             if offsets:
                 self.producer.send_offsets_to_transaction(
                     offsets, self.consumer.consumer_group_metadata(), self.flush_timeout_s
@@ -151,11 +155,7 @@ class Checkpoint:
             self.producer.commit_transaction(self.flush_timeout_s)  # flushes; raises on failure
             self._in_txn = False
         else:
-            remaining = self.producer.flush(self.flush_timeout_s)
-            if remaining:
-                raise DeliveryFailedError(f"{remaining} records unacknowledged after {self.flush_timeout_s}s")
-            if self._failures:
-                raise DeliveryFailedError("delivery failed: " + "; ".join(self._failures[:5]))
+            self._all_acknowledged()
             if offsets:
                 self.consumer.commit(offsets=offsets, asynchronous=False)
         for tp in offsets:
