@@ -22,3 +22,9 @@ class CheckpointError(PipelineError):
 
 class InferenceError(PipelineError):
     """The network produced something that cannot be a valid result (e.g. NaN)."""
+
+
+class ModalityError(PipelineError):
+    """An image, audio or biosignal part that cannot be analyzed (undecodable, too short,
+    a sample rate too low for what is measured). The worker dead-letters the event with
+    `error.class` `invalid_modality` and this message as the reason."""

@@ -20,6 +20,7 @@ ErrorClass = Literal[
     "unsupported_version",
     "oversized",
     "unsupported_modality",
+    "invalid_modality",
     "model_rejected",
 ]
 

@@ -69,6 +69,29 @@ INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_pot
 STATE_VECTOR: tuple[str, ...] = EMOTIONS + INTEGRATED
 
 MODALITIES: tuple[str, ...] = ("image", "audio", "biosignals")
+BIOSIGNALS: tuple[str, ...] = ("eeg", "ecg", "gsr")
+
+# Named features of each non-text part (SPEC §9: `eeg` -> delta..gamma, `audio` -> pitch_hz, ...).
+# EEG: relative band power (share of 0.5-45 Hz power, Welch), sums to 1.
+EEG_BANDS: tuple[str, ...] = ("delta", "theta", "alpha", "beta", "gamma")
+# ECG: heart rate and heart-rate variability from detected R peaks.
+ECG_FEATURES: tuple[str, ...] = ("heart_rate_bpm", "rr_mean_ms", "sdnn_ms", "rmssd_ms", "beats")
+# GSR (electrodermal activity): slow tonic level and fast phasic responses (SCRs).
+GSR_FEATURES: tuple[str, ...] = ("tonic_level", "phasic_peaks", "phasic_rate_per_min", "phasic_amplitude")
+# Voice tone.
+AUDIO_FEATURES: tuple[str, ...] = (
+    "pitch_hz",
+    "pitch_std_hz",
+    "voiced_fraction",
+    "energy_rms",
+    "energy_db",
+    "speaking_rate_hz",
+    "spectral_centroid_hz",
+    "spectral_rolloff_hz",
+    "spectral_flatness",
+    "zero_crossing_rate",
+    "duration_s",
+)
 
 # Stream-level SURD (SPEC §3): what the stream's recent signals tell about its next
 # overall_sentiment. Sources are taken one event earlier than the target.

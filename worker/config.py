@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["small", "production"]
 Mode = Literal["production", "production-advanced", "production-oss"]
-IMPLEMENTED_MODES: tuple[str, ...] = ("production",)
+IMPLEMENTED_MODES: tuple[str, ...] = ("production",)  # grows as modes land (issue #9)
 
 
 class Settings(BaseSettings):
@@ -79,6 +79,33 @@ class Settings(BaseSettings):
     state_restore_timeout_s: float = Field(300.0, gt=0, description="deadline to restore one partition")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # ---- production-advanced (SPEC §4) ----
+    mc_dropout_passes: int = Field(
+        8, ge=2, le=64, description="production-advanced: MC-dropout passes (batched into one forward)"
+    )
+    explain_top_k: int = Field(5, ge=1, le=32, description="production-advanced: tokens listed per explained score")
+    forecast_steps: int = Field(
+        3, ge=1, le=64, description="production-advanced: Kalman forecast horizon, in the stream's typical event gaps"
+    )
+    # ---- production-oss: helper LLM behind an OpenAI-compatible endpoint (SPEC §4) ----
+    helper_llm_url: str | None = Field(
+        None, description="production-oss: base URL of an OpenAI-compatible server (e.g. http://vllm:8000/v1)"
+    )
+    helper_llm_model: str = Field("openai/gpt-oss-20b", min_length=1, description="production-oss: model name sent")
+    helper_llm_api_key_file: Path | None = Field(
+        None, description="production-oss: file holding the bearer token (read at start, never logged)"
+    )
+    helper_llm_timeout_ms: int = Field(
+        2000, ge=10, le=120_000, description="production-oss: deadline for one rationale; later: 'unavailable'"
+    )
+    helper_llm_concurrency: int = Field(8, ge=1, le=256, description="production-oss: requests in flight at most")
+    helper_llm_max_tokens: int = Field(96, ge=8, le=2048, description="production-oss: completion length limit")
+    helper_llm_breaker_failures: int = Field(
+        5, ge=1, le=1000, description="production-oss: consecutive failures that open the circuit breaker"
+    )
+    helper_llm_breaker_reset_s: float = Field(
+        30.0, gt=0, le=3600, description="production-oss: seconds the breaker stays open before one trial call"
+    )
 
     @field_validator("consumer_config", "producer_config")
     @classmethod
@@ -104,6 +131,12 @@ class Settings(BaseSettings):
         if self._secrets is None:
             self._secrets = load_secrets_file(self.kafka_secrets_file) if self.kafka_secrets_file else {}
         return dict(self._secrets)
+
+    @model_validator(mode="after")
+    def _helper_llm(self) -> "Settings":
+        if self.mode == "production-oss" and not self.helper_llm_url:
+            raise ValueError("REDHEART_MODE=production-oss needs REDHEART_HELPER_LLM_URL (the helper LLM endpoint)")
+        return self
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> "Settings":
