@@ -55,7 +55,10 @@ class NoOpAnalyzer:
     def reject_reason(self, event: Any) -> str | None:
         return None if event.text is not None and not event.modalities() else "no-op analyzer: text only"
 
-    def prepare(self, events: list[Any]) -> list[Any]:
+    def extract(self, event: Any) -> None:
+        return None
+
+    def prepare(self, events: list[Any], parts: list[Any] | None = None) -> list[Any]:
         return events
 
     def run(self, prepared: list[Any]) -> list[Any]:

@@ -24,10 +24,11 @@ import torch
 from pipeline import checkpoint as ckpt
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.encoders import Encoder, build_encoders
-from pipeline.errors import CheckpointError, InferenceError, PipelineError
+from pipeline.errors import CheckpointError, InferenceError, ModelLoadError, PipelineError
 from pipeline.integrate import ANALYSES, analyses_produced, integrate
 from pipeline.lang import detect
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
+from pipeline.modalities.parts import Parts, extract, vectors
 from schemas import labels as L
 from schemas.input import InputEvent
 from schemas.result import EventAnalysis
@@ -35,16 +36,21 @@ from schemas.result import EventAnalysis
 
 @dataclass
 class PreparedBatch:
-    """A batch after the CPU-side work, ready for `Pipeline.run`."""
+    """A batch after the CPU-side work, ready for `Pipeline.run`.
+
+    Text-only state (`texts`, `encoder_inputs`) covers the events that have text, in
+    batch order; `text_rows` says which batch rows they are."""
 
     texts: list[str]
-    langs: list[str]
-    tokens: list[int]  # what the first encoder sees, per event
+    langs: list[str]  # per event ('und' without text)
+    tokens: list[int]  # what the first encoder sees, per event (0 without text)
     encoder_inputs: list[Any]  # one prepared input per encoder, in profile order
     prepare_ms: float = field(default=0.0)
+    text_rows: list[int] | None = None  # None: every event has text
+    parts: list[Parts | None] | None = None  # None: no event has a non-text part
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.langs)
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -60,6 +66,26 @@ def _named(labels: tuple[str, ...], row: np.ndarray) -> dict[str, float]:
     return dict(zip(labels, row.tolist()))
 
 
+def _modality_analysis(part: Parts | None) -> dict[str, Any]:
+    """The measured modality features for `analysis` (keys absent when not sent)."""
+    if part is None:
+        return {}
+    out: dict[str, Any] = {}
+    if part.image is not None:
+        out["image"] = part.image
+    if part.audio is not None:
+        out["audio"] = part.audio
+    if part.biosignals is not None:
+        out["biosignals"] = part.biosignals
+    return out
+
+
+def _spectra(part: Parts | None) -> dict[str, Any]:
+    if part is None or not part.spectra:
+        return {}
+    return {"spectra": {name: {"magnitude": mag, "max_hz": hz} for name, (mag, hz) in part.spectra.items()}}
+
+
 class Pipeline:
     def __init__(
         self,
@@ -68,9 +94,11 @@ class Pipeline:
         net: RedHeartNet,
         device: torch.device,
         manifest: dict[str, Any] | None,
+        vision: Any = None,
     ) -> None:
         self.cfg = cfg
         self.encoders = encoders
+        self.vision = vision  # a VisionEncoder when the profile's image kind is `transformers`
         self.net = net
         self.device = device
         self.manifest = manifest
@@ -112,11 +140,22 @@ class Pipeline:
             torch.set_num_threads(num_threads)
         resolved = _resolve_device(device)
         encoders = build_encoders(cfg, resolved, num_threads)
+        vision = None
+        if cfg.image.kind == "transformers":
+            from pipeline.modalities.image import VisionEncoder
+
+            if not cfg.image.id_or_path:
+                raise ModelLoadError(f"profile {profile!r}: no image encoder location (set encoder_paths['image'])")
+            vision = VisionEncoder(cfg.image.id_or_path, resolved)
+            if vision.dim != cfg.image.dim:
+                raise ModelLoadError(
+                    f"image encoder {cfg.image.id_or_path!r} has width {vision.dim}, profile expects {cfg.image.dim}"
+                )
         net = RedHeartNet(cfg)
         if state is not None:
             ckpt.load_into(net, state, checkpoint)  # type: ignore[arg-type]
         net = net.to(resolved).eval().requires_grad_(False)
-        return cls(cfg, encoders, net, resolved, manifest)
+        return cls(cfg, encoders, net, resolved, manifest, vision)
 
     # ---- what the worker's batcher asks before batching --------------------------
 
@@ -125,32 +164,97 @@ class Pipeline:
         return self.encoders[0].count_tokens(text)
 
     def reject_reason(self, event: InputEvent) -> str | None:
-        """Why this pipeline cannot analyze `event`, or None if it can."""
-        modalities = event.modalities()
-        if modalities:
-            return (
-                f"event has {', '.join(modalities)} part(s), but profile {self.profile!r} has no "
-                "image/audio/biosignal encoders yet; send text only"
-            )
-        if event.text is None:
-            return f"event has no text; profile {self.profile!r} analyzes text only"
+        """Why this pipeline cannot analyze `event`, or None if it can. Every profile
+        takes text and every modality; what is left is an event with nothing to analyze,
+        which the input schema already refuses."""
+        if event.text is None and not event.modalities():
+            return "event has no text, image, audio or biosignals"
         return None
+
+    def extract(self, event: InputEvent) -> Parts | None:
+        """Decode and measure `event`'s image/audio/biosignals (None when it has none).
+
+        CPU work, per event, before batching: raises `ModalityError` for a part that
+        cannot be used, so the caller dead-letters that event alone."""
+        return extract(event, keep_image=self.vision is not None)
 
     # ---- the two halves of a batch ---------------------------------------------
 
-    def prepare(self, events: list[InputEvent]) -> PreparedBatch:
+    def prepare(self, events: list[InputEvent], parts: list[Parts | None] | None = None) -> PreparedBatch:
         """CPU-side half of a batch. Events must have passed `reject_reason`; one that
-        did not is a caller bug and raises `PipelineError` naming it."""
+        did not is a caller bug and raises `PipelineError` naming it. `parts`: what
+        `extract` returned per event (computed here when not given; `ModalityError`
+        then propagates)."""
         started = time.perf_counter()
         for i, event in enumerate(events):
             reason = self.reject_reason(event)
             if reason is not None:
                 raise PipelineError(f"event {i} ({event.event_id!r}) cannot be analyzed: {reason}")
-        texts = [event.text for event in events]  # type: ignore[misc]
-        langs = [event.lang or detect(text) for event, text in zip(events, texts)]
+        if parts is None:
+            parts = [self.extract(event) for event in events]
+        elif len(parts) != len(events):
+            raise PipelineError(f"{len(parts)} parts for {len(events)} events")
+        text_rows = [i for i, event in enumerate(events) if event.text is not None]
+        texts = [events[i].text for i in text_rows]  # type: ignore[misc]
+        langs = ["und"] * len(events)
+        for i, text in zip(text_rows, texts):
+            langs[i] = events[i].lang or detect(text)  # type: ignore[arg-type]
         inputs = [encoder.tokenize(texts) for encoder in self.encoders] if texts else []
-        tokens = self.encoders[0].token_counts(inputs[0]) if texts else []
-        return PreparedBatch(texts, langs, tokens, inputs, (time.perf_counter() - started) * 1e3)
+        tokens = [0] * len(events)
+        for i, n in zip(text_rows, self.encoders[0].token_counts(inputs[0]) if texts else []):
+            tokens[i] = int(n)
+        return PreparedBatch(
+            texts,
+            langs,
+            tokens,
+            inputs,
+            (time.perf_counter() - started) * 1e3,
+            None if len(text_rows) == len(events) else text_rows,
+            parts if any(p is not None for p in parts) else None,
+        )
+
+    def _pooled(self, batch: PreparedBatch) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Encoder outputs for every row (zeros where an event has no text) and the
+        text-present mask (None when every event has text)."""
+        pooled = [encoder.forward(inp) for encoder, inp in zip(self.encoders, batch.encoder_inputs)] if batch.texts else []
+        if batch.text_rows is None:
+            return pooled, None
+        n = len(batch)
+        rows = torch.tensor(batch.text_rows, dtype=torch.long, device=self.device)
+        full = []
+        for encoder, index in zip(self.encoders, range(len(self.encoders))):
+            z = torch.zeros(n, encoder.dim, device=self.device)
+            if pooled:
+                z[rows] = pooled[index].to(z.dtype)
+            full.append(z)
+        present = torch.zeros(n, dtype=torch.bool, device=self.device)
+        present[rows] = True
+        return full, present
+
+    def _modalities(self, batch: PreparedBatch) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        if batch.parts is None:
+            return None
+        out = {
+            name: (torch.from_numpy(x).to(self.device), torch.from_numpy(here).to(self.device))
+            for name, (x, here) in vectors(batch.parts, with_image=self.vision is None).items()
+        }
+        if self.vision is not None:
+            rows = [i for i, p in enumerate(batch.parts) if p is not None and p.image is not None]
+            if rows:
+                encoded = self.vision.encode([batch.parts[i].image_pixels for i in rows])  # type: ignore[union-attr]
+                x = torch.zeros(len(batch), encoded.shape[1], device=self.device)
+                index = torch.tensor(rows, dtype=torch.long, device=self.device)
+                x[index] = encoded.to(x.dtype)
+                here = torch.zeros(len(batch), dtype=torch.bool, device=self.device)
+                here[index] = True
+                out["image"] = (x, here)
+        return out
+
+    def forward(self, batch: PreparedBatch) -> dict[str, torch.Tensor]:
+        """Encoders + network for a prepared batch (no grad bookkeeping is set up here:
+        callers wrap it in `inference_mode` or, for explanations, enable grad)."""
+        pooled, text_present = self._pooled(batch)
+        return self.net(pooled, text_present, self._modalities(batch))
 
     def run_raw(self, batch: PreparedBatch) -> dict[str, np.ndarray]:
         """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays,
@@ -163,8 +267,7 @@ class Pipeline:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            pooled = [encoder.forward(inp) for encoder, inp in zip(self.encoders, batch.encoder_inputs)]
-            out = self.net(pooled)
+            out = self.forward(batch)
             keys = list(out)
             widths = [out[k].shape[1] for k in keys]
             flat = torch.cat([out[k].float() for k in keys], dim=1).cpu().numpy()  # the one transfer
@@ -181,6 +284,7 @@ class Pipeline:
         results = []
         for i in range(len(batch)):
             emotions = _named(L.EMOTIONS, raw["emotion.emotions"][i])
+            part = batch.parts[i] if batch.parts is not None else None
             results.append(
                 EventAnalysis.model_validate(
                     {
@@ -204,6 +308,7 @@ class Pipeline:
                                 "kinds": _named(L.SURD_KINDS, raw["surd.kinds"][i]),
                                 "cues": _named(L.SURD_CUES, raw["surd.cues"][i]),
                             },
+                            **_modality_analysis(part),
                         },
                         "integrated": {k: float(v[i]) for k, v in scores.items()},
                         "auxiliary": {
@@ -215,6 +320,7 @@ class Pipeline:
                                 "cache": _named(L.UTILITY_CACHE, raw["utility.cache"][i]),
                                 "performance": _named(L.UTILITY_PERFORMANCE, raw["utility.performance"][i]),
                             },
+                            **_spectra(part),
                         },
                         "lang": batch.langs[i],
                         "tokens": batch.tokens[i],
@@ -252,6 +358,12 @@ class Pipeline:
             "checkpoint_id": self.checkpoint_id,
             "checkpoint": manifest or None,
             "encoders": [e.describe() for e in self.encoders],
+            "image_encoder": (
+                self.vision.describe()
+                if self.vision is not None
+                else {"kind": "descriptor", "features": list(L.IMAGE_DESCRIPTOR), "parameters": 0}
+            ),
+            "modalities": list(L.MODALITIES),
             "fusion_weights": dict(
                 zip((e.name for e in self.encoders), self.net.fusion.weights().detach().cpu().tolist())
             ),

@@ -6,8 +6,9 @@ Its input is a short sequence, one token per source:
 
 each plus a learned type embedding saying which source it is. A small transformer
 encoder lets the sources attend to each other; four task projections of the `fused`
-slot's output give one feature per task. Modality slots have type embeddings
-already but no encoders yet (the pipeline refuses such events; see `api.reject_reason`).
+slot's output give one feature per task. Absent sources (no text, no image, ...) are
+masked out of attention, so an event's result does not depend on what other events of
+its batch carry; the `fused` slot is always present and is where the answer is read.
 """
 
 from __future__ import annotations
@@ -31,11 +32,15 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask`: `[B, T]` bool, True where a token is present (None: all are)."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
         q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        attn_mask = None if mask is None else mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -49,8 +54,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, ffn), nn.GELU(), nn.Linear(ffn, d_model), nn.Dropout(dropout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), mask)
         return x + self.mlp(self.ln2(x))
 
 
@@ -65,14 +70,40 @@ class Backbone(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.task_projections = nn.ModuleDict({task: nn.Linear(d_model, d_model) for task in TASKS})
 
-    def forward(self, fused: torch.Tensor, projected: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        fused: torch.Tensor,
+        projected: torch.Tensor,
+        text_present: torch.Tensor | None = None,
+        modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """`fused` `[B, d]`, `projected` `[B, k, d]` -> one `[B, d]` feature per task,
-        plus `shared` (the fused slot's output) for the auxiliary modules."""
-        tokens = torch.cat([fused.unsqueeze(1), projected], dim=1)
-        types = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.drop(tokens + self.type_embedding(types))
+        plus `shared` (the fused slot's output) for the auxiliary modules.
+
+        `text_present` `[B]` bool masks the encoder tokens of events without text;
+        `modalities` maps a name of `L.MODALITIES` to (token `[B, d]`, present `[B]`).
+        Modalities no event of the batch has are simply not passed: a masked token and
+        a missing one give the same answer."""
+        b = fused.shape[0]
+        tokens = [fused.unsqueeze(1), projected]
+        types = list(range(1 + self.n_encoders))
+        present = [torch.ones(b, 1, dtype=torch.bool, device=fused.device)]
+        present.append(
+            torch.ones(b, self.n_encoders, dtype=torch.bool, device=fused.device)
+            if text_present is None
+            else text_present.to(fused.device).bool().unsqueeze(1).expand(b, self.n_encoders)
+        )
+        for name, (token, here) in (modalities or {}).items():
+            tokens.append(token.unsqueeze(1))
+            types.append(1 + self.n_encoders + L.MODALITIES.index(name))
+            present.append(here.to(fused.device).bool().unsqueeze(1))
+        x = torch.cat(tokens, dim=1)
+        mask = torch.cat(present, dim=1)
+        all_present = text_present is None and not modalities
+        type_ids = torch.tensor(types, device=x.device)
+        x = self.drop(x + self.type_embedding(type_ids))
         for block in self.blocks:
-            x = block(x)
+            x = block(x, None if all_present else mask)
         shared = self.norm(x)[:, 0]
         features = {task: proj(shared) for task, proj in self.task_projections.items()}
         features["shared"] = shared

@@ -36,6 +36,24 @@ class EncoderSpec:
     config_file: str | None = None
 
 
+ImageKind = Literal["descriptor", "transformers"]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How an event's image becomes a backbone token.
+
+    `descriptor`: the classical colour/texture descriptor of `pipeline.modalities.image`
+    (no vision weights ship on PyPI, SPEC §7); `transformers`: a ViT/CLIP-class model
+    from `id_or_path` (a hub id or mounted directory; `encoder_paths["image"]` overrides).
+    `dim` is the width of what reaches the modality projection.
+    """
+
+    kind: ImageKind
+    dim: int
+    id_or_path: str | None = None
+
+
 @dataclass(frozen=True)
 class StackSpec:
     """A residual-MLP stack: `blocks` pre-norm blocks of hidden width `hidden`."""
@@ -64,6 +82,8 @@ class ProfileConfig:
     dsp: StackSpec
     kalman: StackSpec
     utility: StackSpec
+    # non-text parts (SPEC §2 step 2: one backbone token per present modality)
+    image: ImageSpec = ImageSpec("descriptor", 16)
     dropout: float = 0.1
     seed: int = 20240917
     # SPEC §2 budget of own modules, in parameters; `None` where the profile has none.
@@ -75,11 +95,14 @@ class ProfileConfig:
         if not paths:
             return self
         known = {e.name for e in self.encoders}
+        if self.image.kind == "transformers":
+            known.add("image")
         unknown = sorted(set(paths) - known)
         if unknown:
             raise ValueError(f"encoder_paths names unknown encoders {unknown}; profile {self.name!r} has {sorted(known)}")
         encoders = tuple(replace(e, id_or_path=paths.get(e.name, e.id_or_path)) for e in self.encoders)
-        return replace(self, encoders=encoders)
+        image = replace(self.image, id_or_path=paths["image"]) if "image" in paths else self.image
+        return replace(self, encoders=encoders, image=image)
 
 
 SMALL = ProfileConfig(
@@ -136,6 +159,8 @@ PRODUCTION = ProfileConfig(
     dsp=StackSpec(2, 3200),
     kalman=StackSpec(1, 3200),
     utility=StackSpec(3, 3200),
+    # ViT-B/16 (86M), pooled [CLS] output; mount it and name its directory in encoder_paths["image"].
+    image=ImageSpec("transformers", 768, "google/vit-base-patch16-224-in21k"),
     budget=PRODUCTION_BUDGET,
 )
 

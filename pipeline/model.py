@@ -19,6 +19,7 @@ from pipeline.config import ProfileConfig
 from pipeline.fusion import EncoderFusion
 from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
 from pipeline.layers import count
+from pipeline.modality_tokens import ModalityTokens
 
 AUXILIARY: tuple[str, ...] = ("dsp", "kalman", "utility")
 
@@ -39,14 +40,28 @@ class RedHeartNet(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.fusion = EncoderFusion([e.dim for e in cfg.encoders], d)
+            self.modalities = ModalityTokens(cfg.image.dim, d, p)
             self.backbone = Backbone(len(cfg.encoders), d, cfg.backbone_layers, cfg.backbone_heads, cfg.backbone_ffn, p)
             self.task_heads = TaskHeads(d, cfg.head, p)
             self.analyzers = nn.ModuleDict({task: Analyzer(task, d, getattr(cfg, task), p) for task in TASKS})
             self.auxiliary = nn.ModuleDict({kind: AuxiliaryModule(kind, d, getattr(cfg, kind), p) for kind in AUXILIARY})
 
-    def forward(self, pooled: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        pooled: list[torch.Tensor],
+        text_present: torch.Tensor | None = None,
+        modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """`pooled[i]` `[B, dim_i]`: encoder outputs (rows without text: zeros, masked by
+        `text_present` `[B]` bool; None: every row has text). `modalities`: name ->
+        (features `[B, width]`, present `[B]` bool), only for modalities the batch has."""
         fused, projected = self.fusion(pooled)
-        features = self.backbone(fused, projected)
+        if text_present is not None:
+            # An event without text reads its answer from a fused slot that carries no
+            # made-up text vector: zero, plus the slot's type embedding.
+            fused = fused * text_present.to(fused.dtype).unsqueeze(1)
+        tokens = {name: (self.modalities(name, x), here) for name, (x, here) in (modalities or {}).items()}
+        features = self.backbone(fused, projected, text_present, tokens)
         hidden, certainty = self.task_heads(features)
         out: dict[str, torch.Tensor] = {}
         for task, analyzer in self.analyzers.items():
@@ -62,6 +77,7 @@ class RedHeartNet(nn.Module):
         """Per module, in the budget's terms (SPEC §2), plus `fusion` and `total`."""
         counts = {
             "fusion": count(self.fusion),
+            "modalities": count(self.modalities),
             "backbone": count(self.backbone),
             "task_heads": count(self.task_heads),
             **{task: count(m) for task, m in self.analyzers.items()},

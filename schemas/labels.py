@@ -78,6 +78,26 @@ EEG_BANDS: tuple[str, ...] = ("delta", "theta", "alpha", "beta", "gamma")
 ECG_FEATURES: tuple[str, ...] = ("heart_rate_bpm", "rr_mean_ms", "sdnn_ms", "rmssd_ms", "beats")
 # GSR (electrodermal activity): slow tonic level and fast phasic responses (SCRs).
 GSR_FEATURES: tuple[str, ...] = ("tonic_level", "phasic_peaks", "phasic_rate_per_min", "phasic_amplitude")
+# Image: the classical descriptor of the `small` profile (no vision weights ship on PyPI;
+# see pipeline/modalities/image.py for each formula). Hue bins are saturation-weighted shares.
+IMAGE_DESCRIPTOR: tuple[str, ...] = (
+    "brightness",
+    "contrast",
+    "saturation",
+    "colorfulness",
+    "warmth",
+    "edge_density",
+    "entropy",
+    "aspect_ratio",
+    "hue_red",
+    "hue_orange",
+    "hue_yellow",
+    "hue_green",
+    "hue_cyan",
+    "hue_blue",
+    "hue_purple",
+    "hue_magenta",
+)
 # Voice tone.
 AUDIO_FEATURES: tuple[str, ...] = (
     "pitch_hz",

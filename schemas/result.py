@@ -77,11 +77,36 @@ class SurdAnalysis(Strict):
     cues: Named(L.SURD_CUES)
 
 
+class BiosignalAnalysis(Strict):
+    """Measured from the event's signals (not learned); each present only when sent."""
+
+    eeg: Named(L.EEG_BANDS) | None = Field(
+        default=None, description="relative band power: share of 0.5-45 Hz Welch power (sums to 1)"
+    )
+    ecg: Named(L.ECG_FEATURES, 0.0, 1e6) | None = Field(
+        default=None, description="heart rate (bpm), mean R-R, SDNN and RMSSD (ms), R peaks found"
+    )
+    gsr: Named(L.GSR_FEATURES, -1e9, 1e9) | None = Field(
+        default=None,
+        description="tonic level (signal units), phasic responses (count, per minute, mean amplitude)",
+    )
+
+
 class Analysis(Strict):
     emotion: EmotionAnalysis
     bentham: BenthamAnalysis
     regret: RegretAnalysis
     surd: SurdAnalysis
+    image: Named(L.IMAGE_DESCRIPTOR, -1e3, 1e3) | None = Field(
+        default=None, description="colour/texture descriptor of the event's image (present when it had one)"
+    )
+    audio: Named(L.AUDIO_FEATURES, -1e9, 1e9) | None = Field(
+        default=None,
+        description="voice tone: pitch_hz (median F0), pitch_std_hz, voiced_fraction, energy_rms, energy_db, "
+        "speaking_rate_hz, spectral_centroid_hz, spectral_rolloff_hz, spectral_flatness, "
+        "zero_crossing_rate, duration_s (present when the event had audio)",
+    )
+    biosignals: BiosignalAnalysis | None = Field(default=None, description="present when the event had biosignals")
 
 
 class Integrated(Strict):
@@ -110,9 +135,24 @@ class Utility(Strict):
     performance: Named(L.UTILITY_PERFORMANCE)
 
 
+class SignalSpectrum(Strict):
+    magnitude: Spectrum = Field(description="Welch magnitude spectrum, max bin = 1")
+    max_hz: Annotated[float, Field(gt=0.0)] = Field(description="bin k covers [k, k+1) * max_hz / 128 Hz")
+
+
+class SignalSpectra(Strict):
+    """Spectra of the event's own audio and biosignals (SPEC §2 step 5); each present only when sent."""
+
+    audio: SignalSpectrum | None = None
+    eeg: SignalSpectrum | None = None
+    ecg: SignalSpectrum | None = None
+    gsr: SignalSpectrum | None = None
+
+
 class Auxiliary(Strict):
     dsp: Dsp
     utility: Utility
+    spectra: SignalSpectra | None = Field(default=None, description="present when the event had audio or biosignals")
 
 
 class EventAnalysis(Strict):
@@ -121,8 +161,8 @@ class EventAnalysis(Strict):
     analysis: Analysis
     integrated: Integrated
     auxiliary: Auxiliary
-    lang: str = Field(max_length=16, description="language used (given or detected)")
-    tokens: int = Field(ge=0, description="text tokens the first encoder saw")
+    lang: str = Field(max_length=16, description="language used (given or detected); 'und' without text")
+    tokens: int = Field(ge=0, description="text tokens the first encoder saw (0 without text)")
 
 
 class StreamSurd(Strict):
@@ -174,6 +214,19 @@ class Latency(Strict):
     total: Annotated[float, Field(ge=0.0)] = Field(description="ms from record timestamp to produce")
 
 
+class RationaleInfo(Strict):
+    """How the helper LLM's rationale came about (production-oss)."""
+
+    status: Literal["ok", "unavailable"]
+    reason: str | None = Field(
+        default=None,
+        max_length=64,
+        description="why unavailable: timeout, circuit_open, http_<code>, connection_error, bad_response, ...",
+    )
+    latency_ms: Annotated[float, Field(ge=0.0)] | None = None
+    model: str = Field(max_length=200, description="the helper LLM's model name")
+
+
 class ResultEvent(Strict):
     schema_version: Literal["1.0"] = L.SCHEMA_VERSION
     event_id: str = Field(min_length=1, max_length=128)
@@ -191,3 +244,10 @@ class ResultEvent(Strict):
     cached: bool = False
     latency_ms: Latency
     metadata: dict[str, Any] = Field(default_factory=dict, description="echoed from the input")
+    rationale: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="production-oss: the helper LLM's short explanation, or 'unavailable' when it timed out, "
+        "failed or its circuit breaker is open (absent in other modes)",
+    )
+    rationale_info: RationaleInfo | None = Field(default=None, description="production-oss: status of `rationale`")

@@ -79,7 +79,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except PipelineError as exc:  # unloadable model, bad checkpoint, missing device
         raise StartupRefused(str(exc)) from None
-    return Worker(settings, pipe).run()
+    try:
+        worker = Worker(settings, pipe)
+    except ValueError as exc:  # e.g. an unreadable REDHEART_HELPER_LLM_API_KEY_FILE
+        raise StartupRefused(str(exc)) from None
+    return worker.run()
 
 
 def cmd_produce(args: argparse.Namespace) -> int:

@@ -21,12 +21,12 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.errors import InferenceError
+from pipeline.errors import InferenceError, ModalityError
 from pipeline.temporal.stream import BatchEvent, advance
-from schemas.dead_letter import DeadLetter
+from schemas.dead_letter import MAX_REASON_CHARS, DeadLetter
 from schemas.input import InputEvent
 from schemas import labels as L
-from schemas.result import EventAnalysis, Latency, ModelInfo, ResultEvent, Temporal
+from schemas.result import EventAnalysis, Latency, ModelInfo, RationaleInfo, ResultEvent, Temporal
 from worker import __version__, kafka, logs
 from worker.batcher import MicroBatcher, Pending
 from worker.cache import ResultCache, cache_key
@@ -35,6 +35,7 @@ from worker.config import Settings
 from worker.decode import Rejection, decode
 from worker.health import HealthServer
 from worker.metrics import Metrics
+from worker.rationale import HelperLLM, Rationale, build_prompt
 from worker.state import StateStore
 
 log = logs.get("redheart.worker")
@@ -54,7 +55,8 @@ class Analyzer(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
     def reject_reason(self, event: InputEvent) -> str | None: ...
-    def prepare(self, events: list[InputEvent]) -> Any: ...
+    def extract(self, event: InputEvent) -> Any: ...
+    def prepare(self, events: list[InputEvent], parts: list[Any] | None = None) -> Any: ...
     def run(self, prepared: Any) -> list[EventAnalysis]: ...
     def status(self) -> dict[str, Any]: ...
 
@@ -104,6 +106,7 @@ class Work:
     value: bytes
     headers: list[tuple[str, bytes]] | None
     record_ts_ms: int
+    parts: Any = None  # the pipeline's measured image/audio/biosignals, when the event has them
 
 
 class Worker:
@@ -131,6 +134,7 @@ class Worker:
         self._fatal: KafkaError | None = None
         self._assigned: set[tuple[str, int]] = set()
         self.http: HealthServer | None = None
+        self.helper: HelperLLM | None = HelperLLM.from_settings(settings) if settings.mode == "production-oss" else None
 
     # -- lifecycle --------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -147,6 +151,7 @@ class Worker:
             "assigned_partitions": sorted(f"{t}[{p}]" for t, p in self._assigned),
             "batcher": {"pending_events": len(self.batcher), "pending_tokens": self.batcher.tokens},
             "cache": self.cache.stats(),
+            "helper_llm": self.helper.stats() if self.helper is not None else None,
             "state": {"streams": len(self.store), "partitions": self.store.partitions()},
             "config": self.s.redacted(),
         }
@@ -187,6 +192,8 @@ class Worker:
             self.consumer.close()  # leaves the group; the revoke callback commits what is done
             self.producer.flush(self.s.shutdown_timeout_s)
             self.http.stop()
+            if self.helper is not None:
+                self.helper.close()
         log.info("worker stopped", extra={"reason": "signal"})
         return 0
 
@@ -254,7 +261,21 @@ class Worker:
             why = Rejection("unsupported_modality", reason)
             self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
             return
-        work = Work(decoded, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), ts_ms)
+        parts = None
+        if decoded.modalities():
+            t0 = time.perf_counter()
+            try:
+                parts = self.pipeline.extract(decoded)
+            except Exception as exc:  # any failure measuring this event's own parts is about its input
+                text = str(exc) if isinstance(exc, ModalityError) else f"{type(exc).__name__}: {exc}"
+                why = Rejection("invalid_modality", text[:MAX_REASON_CHARS])
+                self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
+                return
+            finally:
+                self.metrics.stage_seconds.labels(stage="modalities").observe(time.perf_counter() - t0)
+        work = Work(
+            decoded, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), ts_ms, parts
+        )
         tokens = self.pipeline.count_tokens(decoded.text) if decoded.text else 1
         self.batcher.add(work, tokens, time.monotonic())
 
@@ -292,19 +313,51 @@ class Worker:
         self.metrics.batch_size.observe(len(works))
         self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
         outcomes, cached, model_s = self._compute(works)
+        keys = self._ask_helper(works, outcomes)
         t0 = time.perf_counter()
         temporal = self._apply_to_streams(works, outcomes)
         t1 = time.perf_counter()
         self.metrics.stage_seconds.labels(stage="temporal").observe(t1 - t0)
+        rationales = self._collect_helper(keys)
         for i, (work, outcome, hit) in enumerate(zip(works, outcomes, cached)):
             if isinstance(outcome, Rejection):
                 w = work
                 self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers, outcome)
                 continue
-            self._produce_result(work, outcome, temporal[i], hit, started, model_s)
+            self._produce_result(work, outcome, temporal[i], hit, started, model_s, rationales.get(keys[i]))
         self.metrics.stage_seconds.labels(stage="produce").observe(time.perf_counter() - t1)
         if self._cuda:
             self.metrics.gpu_memory.set(_cuda_memory_bytes())
+
+    def _ask_helper(self, works: list[Work], outcomes: list[EventAnalysis | Rejection]) -> list[str]:
+        """production-oss: start one rationale request per result, right after the model,
+        so the LLM's time overlaps the state update; `_collect_helper` waits at most until
+        each request's deadline (REDHEART_HELPER_LLM_TIMEOUT_MS), and not at all while the
+        circuit breaker is open."""
+        keys = [f"{w.topic}/{w.partition}/{w.offset}" for w in works]
+        if self.helper is None:
+            return keys
+        for key, work, a in zip(keys, works, outcomes):
+            if isinstance(a, Rejection):
+                continue
+            summary = {
+                "dominant_emotion": a.analysis.emotion.dominant,
+                "overall_sentiment": a.integrated.overall_sentiment,
+                "ethical_score": a.integrated.ethical_score,
+                "regret_potential": a.integrated.regret_potential,
+            }
+            self.helper.submit(key, build_prompt(work.event.text, summary))
+        return keys
+
+    def _collect_helper(self, keys: list[str]) -> dict[str, Rationale]:
+        if self.helper is None:
+            return {}
+        t0 = time.perf_counter()
+        got = self.helper.collect(keys)
+        self.metrics.stage_seconds.labels(stage="helper_llm").observe(time.perf_counter() - t0)
+        for r in got.values():
+            self.metrics.rationales.labels(status=r.status, reason=r.reason or "").inc()
+        return got
 
     def _apply_to_streams(self, works: list[Work], outcomes: list[EventAnalysis | Rejection]) -> list[Temporal | None]:
         """Each analysed event updates its stream's state, in offset order (SPEC §3).
@@ -346,8 +399,13 @@ class Worker:
 
     def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
         """(outcome per event, whether it came from the cache, model seconds)."""
-        keys = [cache_key(w.event.text or "", w.event.lang, self.model_id) for w in works]
-        outcomes: list[EventAnalysis | Rejection | None] = [self.cache.get(k) for k in keys]
+        # Only text-only events are cached: the key hashes the text, and an event with an
+        # image or a signal is not the same input as its text alone.
+        keys = [
+            cache_key(w.event.text, w.event.lang, self.model_id) if w.parts is None and w.event.text else None
+            for w in works
+        ]
+        outcomes: list[EventAnalysis | Rejection | None] = [self.cache.get(k) if k else None for k in keys]
         cached = [o is not None for o in outcomes]
         misses = [i for i, hit in enumerate(cached) if not hit]
         self.metrics.cache_hits.inc(len(works) - len(misses))
@@ -359,13 +417,14 @@ class Worker:
             model_s = time.perf_counter() - t0
             for i, outcome in zip(misses, fresh):
                 outcomes[i] = outcome
-                if not isinstance(outcome, Rejection):
+                if not isinstance(outcome, Rejection) and keys[i] is not None:
                     self.cache.put(keys[i], outcome)
         return outcomes, cached, model_s  # type: ignore[return-value]
 
-    def _analyze(self, events: list[InputEvent]) -> list[EventAnalysis]:
+    def _analyze(self, works: list[Work]) -> list[EventAnalysis]:
         t0 = time.perf_counter()
-        prepared = self.pipeline.prepare(events)
+        parts = [w.parts for w in works]
+        prepared = self.pipeline.prepare([w.event for w in works], parts if any(p is not None for p in parts) else None)
         t1 = time.perf_counter()
         out = self.pipeline.run(prepared)
         self.metrics.stage_seconds.labels(stage="tokenize").observe(t1 - t0)
@@ -379,14 +438,14 @@ class Worker:
         poison input but a broken model or device: that propagates (crash-only).
         """
         try:
-            return list(self._analyze([w.event for w in works]))
+            return list(self._analyze(works))
         except MODEL_REJECTIONS as batch_exc:
             if len(works) == 1:
                 return [Rejection("model_rejected", f"{type(batch_exc).__name__}: {batch_exc}"[:2000])]
             outcomes: list[EventAnalysis | Rejection] = []
             for w in works:
                 try:
-                    outcomes.append(self._analyze([w.event])[0])
+                    outcomes.append(self._analyze([w])[0])
                 except MODEL_REJECTIONS as exc:
                     outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
             if all(isinstance(o, Rejection) for o in outcomes):
@@ -394,7 +453,14 @@ class Worker:
             return outcomes
 
     def _produce_result(
-        self, work: Work, a: EventAnalysis, temporal: Temporal | None, cached: bool, started: float, model_s: float
+        self,
+        work: Work,
+        a: EventAnalysis,
+        temporal: Temporal | None,
+        cached: bool,
+        started: float,
+        model_s: float,
+        rationale: Rationale | None = None,
     ) -> None:
         now = datetime.now(tz=timezone.utc)
         record_s = work.record_ts_ms / 1000.0 if work.record_ts_ms > 0 else started
@@ -415,11 +481,20 @@ class Worker:
                 queue=max(0.0, (started - record_s) * 1000.0), model=model_s * 1000.0, total=total_ms
             ),
             metadata=work.event.metadata,
+            **self._rationale_fields(rationale),
         )
         self._produce(self.s.results_topic, work.event.stream_id.encode("utf-8"), result.model_dump_json().encode())
         self.checkpoint.done(work.topic, work.partition, work.offset)
         self.metrics.produced.inc()
         self.metrics.end_to_end.observe(total_ms / 1000.0)
+
+    def _rationale_fields(self, r: Rationale | None) -> dict[str, Any]:
+        if self.helper is None:
+            return {}
+        if r is None:  # not submitted (cannot happen for a produced result; stay explicit)
+            r = Rationale.unavailable("not_submitted")
+        info = RationaleInfo(status=r.status, reason=r.reason, latency_ms=r.latency_ms, model=self.s.helper_llm_model)
+        return {"rationale": r.text if r.status == "ok" and r.text else "unavailable", "rationale_info": info}
 
     def _produce(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None, partition: int = -1

@@ -49,6 +49,9 @@ class Metrics:
             "redheart_backpressure_pauses", "times the producer queue was full and partitions were paused",
             registry=r,
         )
+        self.rationales = Counter(
+            "redheart_rationales", "production-oss: helper-LLM rationales by outcome", ["status", "reason"], registry=r
+        )
         self.streams_in_state = Gauge("redheart_streams_in_state", "streams held in memory", registry=r)
 
     def observe_stats(self, stats: dict, topic: str) -> None:

@@ -63,7 +63,7 @@ def bad_records() -> list[tuple[bytes, str]]:
         (orjson.dumps({"schema_version": "9.0", "event_id": "bad-5", "stream_id": "stream-03", "text": "hi"}),
          "unsupported_version"),
         (orjson.dumps({"event_id": "bad-6", "stream_id": "stream-04", "image": {"format": "png", "data": img}}),
-         "unsupported_modality"),
+         "invalid_modality"),
     ]
 
 

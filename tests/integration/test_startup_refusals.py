@@ -43,7 +43,7 @@ def test_unloadable_checkpoint_refuses(env: dict[str, str], tmp_path) -> None:  
         ("REDHEART_MAX_BATCH_EVENTS", "0", "REDHEART_MAX_BATCH_EVENTS"),
         ("REDHEART_PROFILE", "huge", "REDHEART_PROFILE"),
         ("REDHEART_CONSUMER_CONFIG", "{not json", "REDHEART_CONSUMER_CONFIG"),
-        ("REDHEART_MODE", "production-advanced", "not available in this version"),
+        ("REDHEART_MODE", "production-oss", "REDHEART_HELPER_LLM_URL"),
     ],
 )
 def test_bad_config_refuses(env: dict[str, str], var: str, value: str, fragment: str) -> None:

@@ -6,7 +6,6 @@ The pipeline is loaded once per module (about 2 s); everything else reuses it.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -153,13 +152,13 @@ def test_raw_output_keeps_kalman_noise(pipe):
     assert (raw["kalman.observation_noise"] > 0).all()
 
 
-def test_thirty_two_events_are_fast(pipe):
+def test_thirty_two_events_in_one_batch(pipe):
+    """Speed is bench/'s business (python -m bench.model); here only that a full batch of
+    mixed lengths comes back complete and in order."""
     events = [event(i, TEXTS[i % len(TEXTS)] + " ok" * (i % 7)) for i in range(32)]
-    pipe.analyze(events)
-    started = time.perf_counter()
     results = pipe.analyze(events)
     assert len(results) == 32
-    assert time.perf_counter() - started < 3.0  # ~0.3 s measured on 2 cores; loose for slow CI
+    assert [r.tokens for r in results] == [pipe.count_tokens(e.text) for e in events]
 
 
 def test_empty_batch(pipe):
