@@ -323,6 +323,8 @@ def explain(
     max_rows: int = 256,
 ) -> list[dict[str, Any]]:
     """`attribute` then `explanations`: one dict per event of `prepared` (see `explanations`)."""
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
     attr = attribute(
         encoder, prepared, pooled, encoder_index, net_forward, method=method, steps=steps, max_rows=max_rows
     )

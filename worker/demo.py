@@ -24,7 +24,8 @@ from schemas.result import ResultEvent
 from worker.config import Settings
 from worker.devbroker import DevBroker, free_port
 from worker.kafka import create_topics
-from worker.produce import produce_file
+from worker import samples
+from worker.produce import produce_file, produce_lines
 
 SAMPLES = Path(__file__).parent / "samples" / "demo.jsonl"
 TIMEOUT_S = 180.0
@@ -66,6 +67,35 @@ def _collect(settings: Settings, want_results: int, want_dlq: int) -> tuple[list
     return results, dead
 
 
+def multimodal_events() -> list[dict]:
+    """Two events with synthetic parts whose answers are known: a 10 Hz EEG rhythm (alpha),
+    an ECG at 72 bpm, three skin-conductance responses; a voice at 150 Hz and a red image."""
+    return [
+        {"event_id": "demo-mm1", "stream_id": "alex", "text": "Sitting quietly after the run, breathing slowly.",
+         "biosignals": {"eeg": samples.eeg(10.0), "ecg": samples.ecg(72.0), "gsr": samples.gsr(3)}},
+        {"event_id": "demo-mm2", "stream_id": "minji", "text": "발표 끝! 목소리가 떨렸지만 잘 해냈어요.",
+         "audio": samples.voice_wav(pitch_hz=150.0), "image": samples.image_png((220, 40, 30))},
+    ]
+
+
+def _modalities_line(r: ResultEvent) -> str | None:
+    a, bits = r.analysis, []
+    if a.biosignals is not None:
+        if a.biosignals.eeg is not None:
+            band = max(a.biosignals.eeg, key=a.biosignals.eeg.__getitem__)
+            bits.append(f"eeg {band} {a.biosignals.eeg[band]:.2f}")
+        if a.biosignals.ecg is not None:
+            bits.append(f"ecg {a.biosignals.ecg['heart_rate_bpm']:.0f} bpm, rmssd {a.biosignals.ecg['rmssd_ms']:.0f} ms")
+        if a.biosignals.gsr is not None:
+            bits.append(f"gsr {a.biosignals.gsr['phasic_peaks']:.0f} responses")
+    if a.audio is not None:
+        bits.append(f"voice pitch {a.audio['pitch_hz']:.0f} Hz, {a.audio['energy_db']:.0f} dB")
+    if a.image is not None:
+        hues = {k: v for k, v in a.image.items() if k.startswith("hue_")}
+        bits.append(f"image {max(hues, key=hues.__getitem__)}, brightness {a.image['brightness']:.2f}")
+    return "          parts: " + "; ".join(bits) if bits else None
+
+
 def _num(x: float | str) -> str:
     return f"{x:.3f}" if isinstance(x, float) else str(x)
 
@@ -87,6 +117,9 @@ def _print(results: list[ResultEvent], dead: list[tuple[bytes, DeadLetter]], tex
             f"latency: model {r.latency_ms.model:.0f} ms, total {r.latency_ms.total:.0f} ms   "
             f"model={r.model.profile} trained={r.model.trained}"
         )
+        parts = _modalities_line(r)
+        if parts:
+            print(parts)
     for value, dl in dead:
         print(f"DLQ       {dl.error_class}: {dl.reason}   (source {dl.source_topic}[{dl.source_partition}]@{dl.source_offset}, "
               f"original bytes: {value[:50]!r})")
@@ -131,8 +164,13 @@ def main() -> int:
             print(f"[demo] worker ready after {time.monotonic() - started:.1f} s "
                   f"(http://127.0.0.1:{port}/status, /metrics)")
             n = produce_file(SAMPLES, settings)
-            print(f"[demo] produced {n} sample events ({good} good, {n - good} malformed on purpose)")
-            results, dead = _collect(settings, good, n - good)
+            extra = multimodal_events()
+            produce_lines([orjson.dumps(e) for e in extra], settings)
+            texts.update({e["event_id"]: e["text"] for e in extra})
+            print(f"[demo] produced {n + len(extra)} sample events ({good} text, {len(extra)} with biosignals/voice/"
+                  f"image, {n - good} malformed on purpose)")
+            results, dead = _collect(settings, good + len(extra), n - good)
+            good += len(extra)
             if worker.poll() is not None:
                 print(f"[demo] the worker exited early with code {worker.returncode}", file=sys.stderr)
                 return 1

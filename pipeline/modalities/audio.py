@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import struct
 import warnings
 from math import gcd
@@ -103,7 +104,8 @@ def decode_audio(fmt: str, data: bytes, sample_rate: int | None) -> tuple[np.nda
 def _given_rate(sample_rate: float | None) -> int | None:
     if sample_rate is None:
         return None
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float) or sample_rate != int(sample_rate):
+    whole = isinstance(sample_rate, numbers.Real) and not isinstance(sample_rate, bool)
+    if not whole or not math.isfinite(sample_rate) or sample_rate != int(sample_rate):
         raise ModalityError(f"audio: sample_rate must be a whole number of Hz, got {sample_rate!r}")
     return int(sample_rate)
 

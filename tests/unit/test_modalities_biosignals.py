@@ -142,18 +142,41 @@ def _scr(t: np.ndarray, onset: float, amplitude: float, rise: float = 0.75, deca
     return amplitude * shape / shape.max()
 
 
-def test_gsr_three_responses() -> None:
-    rate, seconds = 10.0, 60.0
+def _gsr(rate: float, drift_per_min: float = 0.0, seconds: float = 60.0) -> np.ndarray:
+    """Tonic 5.0 (plus an optional linear drift) with three SCRs of amplitude 0.3."""
     t = np.arange(int(rate * seconds)) / rate
-    x = 5.0 + 0.002 * _rng().standard_normal(t.size)
+    x = 5.0 + drift_per_min * (t - seconds / 2) / 60 + 0.002 * _rng().standard_normal(t.size)
     for onset in (8.0, 25.0, 44.0):
         x += _scr(t, onset, 0.3)
-    features = gsr_features(x, rate)
+    return x
+
+
+def test_gsr_three_responses() -> None:
+    features = gsr_features(_gsr(10.0), 10.0)
     assert tuple(features) == GSR_FEATURES
     assert features["tonic_level"] == pytest.approx(5.0, abs=0.2)
     assert features["phasic_peaks"] == 3
     assert features["phasic_rate_per_min"] == pytest.approx(3.0)
     assert features["phasic_amplitude"] == pytest.approx(0.3, abs=0.05)
+
+
+@pytest.mark.parametrize(("rate", "drift"), [(10.0, 1.0), (10.0, -1.0), (1.0, 0.0), (4.0, 0.5)])
+def test_gsr_counts_survive_drift_and_low_rates(rate: float, drift: float) -> None:
+    # A drifting level must not turn into responses, nor hide them (the tonic level is its mean, 5.0).
+    features = gsr_features(_gsr(rate, drift), rate)
+    assert features["phasic_peaks"] == 3
+    assert features["tonic_level"] == pytest.approx(5.0, abs=0.2)
+
+
+def test_gsr_burst_of_responses() -> None:
+    rate = 10.0
+    t = np.arange(600) / rate
+    x = 5.0 + 0.002 * _rng().standard_normal(t.size)
+    for onset in np.arange(5.0, 55.0, 4.0):  # 13 overlapping responses, one every 4 s
+        x += _scr(t, onset, 0.2)
+    features = gsr_features(x, rate)
+    assert features["phasic_peaks"] == 13
+    assert features["tonic_level"] == pytest.approx(5.0, abs=0.2)
 
 
 def test_gsr_quiet_signal_and_limits() -> None:

@@ -128,12 +128,29 @@ def test_count_tokens_matches_what_the_first_encoder_sees(pipe, batch_results):
     assert pipe.count_tokens("word " * 2000) == 512
 
 
-def test_reject_reason(pipe):
+def test_modalities_are_measured_and_bad_parts_refused(pipe):
+    from pipeline.errors import ModalityError
+    from worker import samples
+
     assert pipe.reject_reason(event(0, "hello")) is None
-    image = InputEvent(event_id="i", stream_id="s", text="hi", image={"format": "png", "data": "aGVsbG8="})
-    assert "image" in pipe.reject_reason(image)
-    bio = InputEvent(event_id="b", stream_id="s", biosignals={"ecg": {"sample_rate": 100.0, "values": [0.1, 0.2]}})
-    assert "biosignals" in pipe.reject_reason(bio)
+    broken = InputEvent(event_id="i", stream_id="s", text="hi", image={"format": "png", "data": "aGVsbG8="})
+    with pytest.raises(ModalityError, match="image"):
+        pipe.extract(broken)
+    low = InputEvent(event_id="b", stream_id="s", biosignals={"ecg": {"sample_rate": 50.0, "values": [0.1] * 600}})
+    with pytest.raises(ModalityError, match="ecg"):
+        pipe.extract(low)
+    only_image = InputEvent(event_id="o", stream_id="s", image=samples.image_png((20, 200, 40)))
+    mixed = InputEvent(event_id="m", stream_id="s", text="What a day", biosignals={"eeg": samples.eeg(6.0)})
+    alone, with_parts = pipe.analyze([event(0, "What a day")]), pipe.analyze([event(0, "What a day"), only_image, mixed])
+    assert with_parts[1].lang == "und" and with_parts[1].tokens == 0
+    hues = {k: v for k, v in with_parts[1].analysis.image.items() if k.startswith("hue_")}
+    assert max(hues, key=hues.__getitem__) == "hue_green"
+    eeg = with_parts[2].analysis.biosignals.eeg
+    assert max(eeg, key=eeg.__getitem__) == "theta"
+    assert with_parts[2].auxiliary.spectra.eeg is not None
+    # a text-only event's answer does not depend on the parts other events of its batch carry
+    assert alone[0].integrated.overall_sentiment == pytest.approx(with_parts[0].integrated.overall_sentiment, abs=1e-5)
+    assert alone[0].analysis.image is None and alone[0].auxiliary.spectra is None
 
 
 def test_status_and_parameter_counts(pipe):
