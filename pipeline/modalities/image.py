@@ -350,17 +350,20 @@ class VisionEncoder:
         self.name = name
         self.path = path
         self.device = device
-        if not os.path.isdir(path):
+        # Like the text encoders: a directory, or a hub id (resolved through the hub cache /
+        # network where there is one). Something that looks like a path must exist.
+        local = os.path.isdir(path)
+        if not local and (path.startswith(("/", "./", "../", "~")) or os.path.exists(path)):
             raise ModelLoadError(f"image encoder {name!r}: {path!r} is not an existing model directory")
         try:
             import transformers
             from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
-            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            config = AutoConfig.from_pretrained(path, local_files_only=local)
             tower = _VISION_TOWERS.get(config.model_type)
             model_cls = getattr(transformers, tower) if tower else AutoModel
-            model, info = model_cls.from_pretrained(path, local_files_only=True, output_loading_info=True)
-            self.processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+            model, info = model_cls.from_pretrained(path, local_files_only=local, output_loading_info=True)
+            self.processor = AutoImageProcessor.from_pretrained(path, local_files_only=local)
         except Exception as exc:  # re-raised as the named error, with the cause chained
             raise ModelLoadError(
                 f"image encoder {name!r}: cannot load a transformers vision model from {path!r}: "

@@ -27,12 +27,13 @@ EMOTION_CUES_EN: dict[str, tuple[str, ...]] = {
                 "yuck", "ew", "filthy", "rotten", "makes me sick", "appalling", "creep"),
 }
 EMOTION_CUES_KO: dict[str, tuple[str, ...]] = {
-    "joy": ("기쁘", "기뻐", "기뻤", "행복", "신나", "신난", "즐거", "즐겁", "좋아서", "설레", "뿌듯", "다행", "최고야", "웃음이"),
-    "love": ("사랑", "보고 싶", "보고싶", "소중", "아끼", "좋아해", "고마워", "고맙", "그리워", "그립", "품에", "애틋"),
-    "surprise": ("놀랐", "놀라", "깜짝", "믿기지", "믿을 수 없", "예상 못", "예상치 못", "갑자기", "어머", "세상에", "헐"),
-    "anger": ("화가 나", "화가 났", "화가 난", "화난", "화나", "배신", "짜증", "열받", "빡치", "분노", "억울", "괘씸", "어이없", "용서 못"),
-    "fear": ("무서", "무섭", "무시무시", "두려", "겁이", "겁나", "불안", "걱정", "떨려", "공포", "소름이 돋", "조마조마"),
-    "sadness": ("슬프", "슬퍼", "슬픈", "슬펐", "눈물", "우울", "외로", "외롭", "서글", "허전", "마음이 아프", "울었", "비참"),
+    "joy": ("기쁘", "기뻐", "기뻤", "행복", "신나", "신난", "신이 나", "즐거", "즐겁", "좋아서", "설레", "뿌듯", "다행", "최고야", "웃음이"),
+    "love": ("사랑", "보고 싶", "보고싶", "소중", "아끼", "아껴", "좋아해", "고마워", "고맙", "그리워", "그립", "품에", "애틋"),
+    "surprise": ("놀랐", "놀라", "깜짝", "믿기지", "믿을 수 없", "예상 못", "예상치 못", "갑자기", "어머", "세상에", "헐",
+                 "눈을 의심", "설마", "입이 떡"),
+    "anger": ("화가 나", "화가 났", "화가 난", "화난", "화나", "배신", "짜증", "열받", "빡치", "분노", "억울", "괘씸", "어이없", "용서 못", "화가 치", " 분했", " 분하다", "분통"),
+    "fear": ("무서", "무섭", "무시무시", "두려", "겁이", "겁나", "불안", "걱정", "떨려", "공포", "소름이 돋", "조마조마", "겁에 질"),
+    "sadness": ("슬프", "슬퍼", "슬픈", "슬펐", "눈물", "우울", "외로", "외롭", "서글", "허전", "마음이 아프", "울었", "비참", "속상", "서운", "울적", "먹먹"),
     "disgust": ("역겨", "역겹", "더러", "더럽", "혐오", "구역질", "토할", "징그", "불쾌", "비위", "메스꺼"),
 }
 
@@ -53,10 +54,11 @@ CULTURAL_CUES_KO: dict[str, tuple[str, ...]] = {
 REGRET_CUES: dict[str, tuple[str, ...]] = {
     # counterfactual thinking: imagining the world had gone otherwise
     "counterfactual_thinking": ("should have", "shouldn't have", "should not have", "could have", "would have",
-                                "if only", "wish i had", "wish i hadn't", "had i", "했어야", "했더라면", "했다면",
-                                "말았어야", "더라면", "었더라면", "았더라면"),
+                                "should've", "shouldn't've", "could've", "would've", "wish i'd",
+                                "if only", "wish i had", "wish i hadn't", "had i"),
+    # Korean counterfactuals are matched by form, not by a word list: KO_COUNTERFACTUAL_PATTERNS below.
     "personal_responsibility": ("my fault", "i caused", "i ruined", "i messed up", "my mistake", "i blame myself",
-                                "내 탓", "내 잘못", "내가 망", "내 실수"),
+                                "내 탓", "내 잘못", "내가 망", "내 실수", "자책"),
     "outcome_severity": ("ruined", "destroyed", "lost everything", "disaster", "terrible", "died", "death", "fired",
                          "망했", "잃었", "최악", "죽었", "해고", "끝장"),
     "missed_opportunity": ("missed", "chance", "opportunity", "too late", "never got to", "놓쳤", "기회", "못 했",
@@ -64,12 +66,40 @@ REGRET_CUES: dict[str, tuple[str, ...]] = {
     "irreversibility": ("never again", "too late", "forever", "can't undo", "cannot undo", "no going back",
                         "돌이킬 수 없", "되돌릴 수 없", "늦었", "다시는", "영영"),
 }
-REGRET_WORDS: tuple[str, ...] = ("regret", "regrets", "regretted", "remorse", "후회", "아쉽", "아쉬워")
+REGRET_WORDS: tuple[str, ...] = ("regret", "regrets", "regretted", "regretting", "regretful", "remorse",
+                                 "kicking myself", "in hindsight", "후회", "아쉽", "아쉬워", "아쉬웠", "아쉬운", "미련")
 COUNTERFACTUAL_CUES: dict[str, tuple[str, ...]] = {
-    "acted_differently": ("should have", "could have", "if only i had", "wish i had", "했어야", "했더라면", "했다면"),
-    "did_nothing": ("shouldn't have", "should not have", "wish i hadn't", "never should have", "하지 말았어야",
-                    "안 했더라면", "하지 않았더라면"),
-    "waited": ("should have waited", "too soon", "too early", "rushed", "기다렸어야", "너무 일찍", "서둘렀"),
+    "acted_differently": ("should have", "could have", "should've", "could've", "if only i had", "wish i had",
+                          "wish i'd"),
+    "did_nothing": ("shouldn't have", "should not have", "shouldn't've", "wish i hadn't", "never should have",
+                    ),
+    "waited": ("should have waited", "too soon", "too early", "rushed", "기다렸어야", "너무 일찍", "서둘렀", "성급"),
+}
+
+
+# ---- Korean counterfactual morphology (used by functions.korean_counterfactuals) ---------
+# Korean fuses the past tense into the verb's last syllable (가 + 았 -> 갔), so the
+# counterfactual "should have <verb>ed" (-았/었어야 했다) is "a syllable ending in ㅆ,
+# then 어야", whatever the verb: 했어야, 갔어야, 말했어야, 참았어야. A fixed substring list
+# only catches the verbs it names, which is why "화내지 말았어야 했는데" went unlabeled.
+def hangul_with_final(final: int) -> str:
+    """All precomposed Hangul syllables whose final consonant (jongseong) has index `final`."""
+    return "".join(chr(0xAC00 + i) for i in range(11172) if i % 28 == final)
+
+
+_SS = hangul_with_final(20).replace("있", "")  # final ㅆ; 있어야 = "needs to have", not a counterfactual
+_L = hangul_with_final(8)  # final ㄹ (-ㄹ걸 "I should have ...")
+KO_COUNTERFACTUAL_PATTERNS: dict[str, str] = {
+    # "should not have": -지 말았어야 / -지 말걸 / 안 ...더라면 / -지 않았더라면
+    "did_nothing": r"지\s*말았어야|지\s*말\s?걸|(?:^|\s)안\s*\S*더라면|지\s*않았더라면",
+    # "should have": <ㅆ-final syllable>어야 (했어야, 갔어야, 참았어야), except 말았어야 (above)
+    "acted_differently": rf"(?:(?<!말)았|[{_SS.replace('았', '')}])어야",
+    # "I should have ..." regret ending -ㄹ걸 그랬다 (a bare -ㄹ걸 is usually a guess: 비가 올걸)
+    "should_have_ending": rf"[{_L}]\s?걸\s*그랬",
+    # counterfactual conditional: -더라면, <ㅆ-final syllable>다면 (했다면, 갔다면), 했으면 좋았을
+    "conditional": rf"더라면|[{_SS}]다면|[{_SS}]으면\s*(?:좋|나)았을",
+    # a wish about the past, no alternative named: 좋았을 텐데, 나았을 걸
+    "wish": r"(?:좋|나)았을\s*(?:텐데|걸|것을)",
 }
 
 # ---- Bentham factors ------------------------------------------------------------

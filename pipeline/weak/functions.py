@@ -162,15 +162,42 @@ def legal_risks(text: str) -> np.ndarray:
     return np.array([clip01(0.02 + 0.95 * sat(hits(text, C.LEGAL_CUES[k]), 1.2)) for k in L.LEGAL_RISKS])
 
 
+@lru_cache(maxsize=None)
+def _ko_pattern(kind: str) -> re.Pattern[str]:
+    return re.compile(C.KO_COUNTERFACTUAL_PATTERNS[kind])
+
+
+def korean_counterfactuals(text: str) -> tuple[int, int, int]:
+    """(acted_differently, did_nothing, counterfactual cues), from the FORM of Korean
+    counterfactuals rather than a list of verbs: "should not have" (-지 말았어야, -지
+    말걸, 안 ...더라면) is found first and cut out; in the rest, "should have"
+    (<ㅆ-final syllable>어야: 했어야, 갔어야, 참았어야), the regret ending -ㄹ걸 그랬다
+    and counterfactual conditionals (-더라면, -ㅆ다면) mean "acted differently"; a wish
+    about the past (좋았을 텐데) counts as a counterfactual without naming an alternative."""
+    if not _HANGUL.search(text):
+        return 0, 0, 0
+    rest = _ko_pattern("did_nothing").sub(" ", text)
+    nothing = int(rest != text)
+    acted = int(any(_ko_pattern(k).search(rest) for k in ("acted_differently", "should_have_ending", "conditional")))
+    wish = int(_ko_pattern("wish").search(text) is not None)
+    return acted, nothing, max(acted + nothing, wish)
+
+
 def regret(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """regret_potential ← regret words and counterfactual phrases ("should have",
-    "if only", "했어야", "후회"); factors ← their own cue lists; counterfactual
-    alternatives ← the form of the counterfactual ("should have" = acted differently,
-    "shouldn't have" = did nothing, "should have waited" = waited)."""
-    factors = np.array([sat(hits(text, C.REGRET_CUES[f]), 1.2) for f in L.REGRET_FACTORS])
+    """regret_potential ← regret words ("regret", "후회", "아쉽") and counterfactuals
+    ("should have", "if only"; Korean by form: 했어야/갔어야, 말았어야, 했더라면, 할걸);
+    factors ← their own cue lists; counterfactual alternatives ← the form of the
+    counterfactual ("should have" = acted differently, "shouldn't have" = did nothing,
+    "should have waited" = waited)."""
+    ko_acted, ko_nothing, ko_counterfactual = korean_counterfactuals(text)
+    factors = np.array([
+        sat(hits(text, C.REGRET_CUES[f]) + (ko_counterfactual if f == "counterfactual_thinking" else 0), 1.2)
+        for f in L.REGRET_FACTORS
+    ])
     regret_word = float(hits(text, C.REGRET_WORDS) > 0)
     potential = clip01(0.03 + 0.5 * regret_word + 0.5 * factors[0] + 0.1 * factors[1] + 0.1 * factors[4])
-    counter = np.array([sat(hits(text, C.COUNTERFACTUAL_CUES[c]), 1.2) for c in L.COUNTERFACTUALS])
+    ko = {"acted_differently": ko_acted, "did_nothing": ko_nothing}
+    counter = np.array([sat(hits(text, C.COUNTERFACTUAL_CUES[c]) + ko.get(c, 0), 1.2) for c in L.COUNTERFACTUALS])
     return np.array([potential]), factors, counter
 
 

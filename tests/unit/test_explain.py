@@ -23,6 +23,7 @@ from pipeline.explain import (
     explain,
     explanations,
     score_targets,
+    subset,
     words,
 )
 from pipeline.integrate import integrate
@@ -68,8 +69,10 @@ def net_forward(net: nn.Module):
 
 def rows(prepared: dict[str, torch.Tensor], pooled: list[torch.Tensor], i: int):
     """Event i alone, its padding trimmed as a batch of one would have it."""
+    one = subset(prepared, [i])
     n = int(prepared["attention_mask"][i].sum())
-    return {k: v[i : i + 1, :n] for k, v in prepared.items()}, [p[i : i + 1] for p in pooled]
+    assert one["input_ids"].shape == (1, n) and torch.equal(one["input_ids"][0], prepared["input_ids"][i, :n])
+    return one, [p[i : i + 1] for p in pooled]
 
 
 def test_output_shape_keys_top_k_and_normalised_weights(encoders, net, batch) -> None:
@@ -132,8 +135,7 @@ def test_integrated_gradients_completeness_on_minilm(encoders, net, batch) -> No
     """sum_t attr_t ~= F(x) - F(x'): fails if the gradient, the path or the pooling were wrong."""
     prepared, pooled = batch
     short = [0, 2]  # two short texts keep this under a few seconds
-    n = int(prepared[0]["attention_mask"][short].sum(dim=1).max())
-    prepared_short = {k: v[short, :n] for k, v in prepared[0].items()}
+    prepared_short = subset(prepared[0], short)
     attr = attribute(
         encoders[0], prepared_short, [p[short] for p in pooled], 0, net_forward(net), method="integrated_gradients",
         steps=32, max_rows=32, with_baseline=True,  # 32 steps x 2 events in two chunks
@@ -184,7 +186,9 @@ def test_completeness_is_exact_for_a_linear_target(encoders, batch, method, step
         device=torch.device("cpu"),
     )
     linear = LinearNet([e.dim for e in SMALL.encoders])
-    attr = attribute(fake, prepared[0], pooled, 0, lambda p, i: linear(p), method=method, steps=steps, with_baseline=True)
+    attr = attribute(
+        fake, prepared[0], pooled, 0, lambda p, i: linear(p), method=method, steps=steps, with_baseline=True
+    )
     diff = attr.target - attr.baseline_target
     torch.testing.assert_close(attr.values.sum(dim=-1), diff, rtol=1e-4, atol=1e-5)
     assert diff.abs().min() > 1e-4  # the check is not vacuous
@@ -215,10 +219,14 @@ def test_index_maps_rows_to_events_for_extra_inputs(encoders, net, batch) -> Non
         assert all(t.shape[0] == index.shape[0] for t in p)
         return net(p)
 
-    attribute(encoders[0], prepared[0], pooled, 0, forward, method="integrated_gradients", steps=3, max_rows=8)
-    events = torch.arange(len(TEXTS))
+    two = [0, 2]
+    attribute(
+        encoders[0], subset(prepared[0], two), [p[two] for p in pooled], 0, forward,
+        method="integrated_gradients", steps=3, max_rows=4,
+    )
+    events = torch.arange(2)
     assert torch.equal(seen[0], events)  # F(x) for the dominant emotion
-    assert torch.equal(seen[1], events.repeat(2))  # the path points, step-major, 8 rows per chunk
+    assert torch.equal(seen[1], events.repeat(2))  # the path points, step-major, 4 rows per chunk
     assert torch.equal(seen[2], events)  # the last step
 
 

@@ -99,7 +99,8 @@ def test_integrated_std_is_computed_per_pass(net, pooled) -> None:
     report = score_std(mc)
     sentiment = per_pass["overall_sentiment"]
     for i in range(B):
-        assert report[i]["integrated"]["overall_sentiment"] == pytest.approx(float(np.std(sentiment[i], ddof=1)), rel=1e-4)
+        expected = float(np.std(sentiment[i], ddof=1))
+        assert report[i]["integrated"]["overall_sentiment"] == pytest.approx(expected, rel=1e-4)
     # samples agree with the per-key statistics
     np.testing.assert_allclose(mc.samples["emotion.emotions"].mean(axis=1), mc.mean["emotion.emotions"], atol=1e-6)
     np.testing.assert_allclose(mc.samples["bentham.scores"].std(axis=1, ddof=1), mc.std["bentham.scores"], atol=1e-6)
@@ -182,3 +183,20 @@ def test_rows_are_repeated_event_major_including_optional_inputs(pooled) -> None
 def test_one_pass_is_refused(net, pooled) -> None:
     with pytest.raises(ValueError, match="2 passes"):
         mc_dropout(net, rows_forward(net, pooled), B, 1)
+
+
+def test_with_the_nets_optional_inputs(net, pooled) -> None:
+    """`text_present` and `modalities` (a dict of tuples) are repeated with the rows: each
+    event's MC mean stays close to its own eval output."""
+    from pipeline.modality_tokens import modality_widths
+
+    g = torch.Generator().manual_seed(4)
+    width = modality_widths(SMALL.image.dim)["audio"]
+    present = torch.tensor([True, False, True, True, False])
+    modalities = {"audio": (torch.randn(B, width, generator=g), present)}
+    text_present = torch.tensor([True, True, False, True, True])
+    with torch.inference_mode():
+        ref = net(pooled, text_present, modalities)
+    mc = mc_dropout(net, rows_forward(net, pooled, text_present, modalities=modalities), B, 64, seed=2)
+    np.testing.assert_allclose(mc.mean["emotion.emotions"], ref["emotion.emotions"].numpy(), atol=0.03)
+    assert (mc.std["emotion.emotions"] > 0).all()

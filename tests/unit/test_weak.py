@@ -59,6 +59,44 @@ def test_regret_cues_english_and_korean(text: str) -> None:
     assert label("We had lunch together.").targets["regret.regret_potential"][0] < 0.1
 
 
+@pytest.mark.parametrize(
+    ("text", "alternative"),
+    [
+        ("그때 엄마한테 화내지 말았어야 했는데.", "did_nothing"),  # 말았어야: not a verb list entry
+        ("그 말을 하지 말걸 그랬어요.", "did_nothing"),
+        ("좀 더 일찍 갔어야 했어.", "acted_differently"),  # 갔어야 = 가 + 았어야, fused
+        ("그 사람에게 전화했어야 했다.", "acted_differently"),
+        ("미리 예약할걸 그랬다.", "acted_differently"),
+        ("미리 공부했으면 좋았을 텐데.", "acted_differently"),
+        ("그 얘기를 들었더라면 달랐을 거야.", "acted_differently"),
+        ("I should've called her back.", "acted_differently"),
+    ],
+)
+def test_counterfactual_forms(text: str, alternative: str) -> None:
+    weak = label(text)
+    assert weak.targets["regret.factors"][L.REGRET_FACTORS.index("counterfactual_thinking")] > 0.5
+    counter = weak.targets["regret.counterfactuals"]
+    assert counter[L.COUNTERFACTUALS.index(alternative)] > 0.5
+    other = "acted_differently" if alternative == "did_nothing" else "did_nothing"
+    assert counter[L.COUNTERFACTUALS.index(other)] < 0.1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["돈이 있어야 해.", "내일 비가 올걸.", "아침에 일찍 일어나야 했다.", "오늘은 날씨가 좋았다.", "밥을 먹었다."],
+)
+def test_korean_non_counterfactuals_stay_quiet(text: str) -> None:
+    """'있어야' (needs), a bare '-ㄹ걸' (a guess), '-아야 했다' (had to) are not regret."""
+    weak = label(text)
+    assert weak.targets["regret.regret_potential"][0] < 0.1
+    assert weak.targets["regret.factors"][L.REGRET_FACTORS.index("counterfactual_thinking")] < 0.1
+
+
+def test_korean_regret_words() -> None:
+    assert label("그때 엄마한테 화내지 말았어야 했는데, 너무 후회돼요.").targets["regret.regret_potential"][0] > 0.8
+    assert label("정말 아쉬웠다.").targets["regret.regret_potential"][0] > 0.5
+
+
 def test_cultural_bentham_legal_and_surd_cues() -> None:
     assert label("체면 때문에 아무 말도 못 했다").targets["emotion.cultural"][L.CULTURAL.index("chemyeon")] > 0.5
     assert label("오래 정이 든 이웃이다").targets["emotion.cultural"][L.CULTURAL.index("jeong")] > 0.5
