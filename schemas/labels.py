@@ -118,3 +118,8 @@ AUDIO_FEATURES: tuple[str, ...] = (
 STREAM_SURD_TARGET = "overall_sentiment"
 STREAM_SURD_SOURCES: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential")
 INSUFFICIENT_HISTORY = "insufficient_history"
+
+# production-advanced (SPEC §4): which integrated scores carry an MC-dropout std, and which
+# scores an explanation names the driving words of.
+UNCERTAIN_INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential", "confidence")
+EXPLAINED_SCORES: tuple[str, ...] = ("dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential")

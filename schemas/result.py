@@ -155,6 +155,41 @@ class Auxiliary(Strict):
     spectra: SignalSpectra | None = Field(default=None, description="present when the event had audio or biosignals")
 
 
+class Uncertainty(Strict):
+    """production-advanced: spread of the scores over MC-dropout passes (one batched forward).
+    The result's point values stay those of the deterministic forward."""
+
+    method: Literal["mc_dropout"] = "mc_dropout"
+    passes: Annotated[int, Field(ge=2)]
+    emotion: Named(L.EMOTIONS, 0.0, 1.0) = Field(description="std of each emotion probability")
+    bentham: Named(L.BENTHAM_SCORES, 0.0, 1.0) = Field(description="std of each Bentham score")
+    regret: Named(("regret_potential",), 0.0, 1.0)
+    integrated: Named(L.UNCERTAIN_INTEGRATED, 0.0, 2.0) = Field(
+        description="std over passes of each integrated score computed per pass"
+    )
+
+
+class TokenWeight(Strict):
+    token: str = Field(max_length=256, description="a word of the text (word pieces merged)")
+    weight: Annotated[float, Field(ge=-1.0, le=1.0)] = Field(
+        description="signed attribution / sum of |attributions| over the event's words"
+    )
+    index: Annotated[int, Field(ge=0)] = Field(description="the word's position among the event's words")
+
+
+class Explanation(Strict):
+    """production-advanced: which words drove each score (gradient x input on the encoder's
+    word embeddings, through the whole network)."""
+
+    encoder: str = Field(max_length=64, description="whose tokens these are")
+    method: Literal["grad_x_input", "integrated_gradients"]
+    steps: Annotated[int, Field(ge=1)]
+    dominant_emotion: Literal[L.EMOTIONS]  # type: ignore[valid-type]
+    scores: dict[Literal[L.EXPLAINED_SCORES], list[TokenWeight]] = Field(  # type: ignore[valid-type]
+        description="per explained score, the top words by |weight|"
+    )
+
+
 class EventAnalysis(Strict):
     """What the pipeline computes for one event; the worker wraps it into a `ResultEvent`."""
 
@@ -163,6 +198,8 @@ class EventAnalysis(Strict):
     auxiliary: Auxiliary
     lang: str = Field(max_length=16, description="language used (given or detected); 'und' without text")
     tokens: int = Field(ge=0, description="text tokens the first encoder saw (0 without text)")
+    uncertainty: Uncertainty | None = None
+    explanation: Explanation | None = None
 
 
 class StreamSurd(Strict):
@@ -179,6 +216,16 @@ class StreamSurd(Strict):
     synergistic: Annotated[float, Field(ge=0.0)] = Field(description="bits only sources together give")
     leak: Annotated[float, Field(ge=0.0)] = Field(description="H(target | sources), bits")
     shares: Named(L.SURD_KINDS) = Field(description="each part / H(target); sums to 1")
+
+
+class Forecast(Strict):
+    """production-advanced: the Kalman filter propagated `steps` typical gaps ahead."""
+
+    steps: Annotated[int, Field(ge=1)]
+    dt_s: Annotated[float, Field(ge=0.0)] = Field(description="the stream's typical gap between events, seconds")
+    horizon_s: Annotated[float, Field(ge=0.0)]
+    state: Named(L.STATE_VECTOR, -1.0, 1.0) = Field(description="forecast mean (a random walk keeps the filtered mean)")
+    variance: Named(L.STATE_VECTOR, 0.0, 1e9) = Field(description="forecast variance (grows with the horizon)")
 
 
 class Temporal(Strict):
@@ -198,6 +245,7 @@ class Temporal(Strict):
         default=None,
         description="spectra of the stream's emotion trajectory; null below 8 events; recomputed every 8 events",
     )
+    forecast: Forecast | None = Field(default=None, description="production-advanced only")
 
 
 class ModelInfo(Strict):
@@ -244,6 +292,10 @@ class ResultEvent(Strict):
     cached: bool = False
     latency_ms: Latency
     metadata: dict[str, Any] = Field(default_factory=dict, description="echoed from the input")
+    uncertainty: Uncertainty | None = Field(default=None, description="production-advanced only")
+    explanation: Explanation | None = Field(
+        default=None, description="production-advanced only; null for events no explaining encoder reads"
+    )
     rationale: str | None = Field(
         default=None,
         max_length=1000,

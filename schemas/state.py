@@ -34,3 +34,6 @@ class StreamState(Strict):
     )
     surd: StreamSurd | None = Field(default=None, description="latest stream SURD (carried between recomputations)")
     dsp: Dsp | None = Field(default=None, description="latest trajectory spectra (carried between recomputations)")
+    typical_gap_s: Annotated[float, Field(gt=0.0)] | None = Field(
+        default=None, description="geometric moving average of the gaps between events (forecast horizon unit)"
+    )

@@ -79,6 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except PipelineError as exc:  # unloadable model, bad checkpoint, missing device
         raise StartupRefused(str(exc)) from None
+    if settings.mode == "production-advanced":
+        from pipeline.api import Advanced
+
+        pipe.advanced = Advanced(passes=settings.mc_dropout_passes, top_k=settings.explain_top_k)
     try:
         worker = Worker(settings, pipe)
     except ValueError as exc:  # e.g. an unreadable REDHEART_HELPER_LLM_API_KEY_FILE

@@ -379,7 +379,10 @@ class Worker:
             states = {
                 e.stream_id: st for e in events if (st := self.store.get(partition, e.stream_id)) is not None
             }
-            blocks, new_states = advance(events, states, max_window=self.s.state_window)
+            blocks, new_states = advance(
+                events, states, max_window=self.s.state_window,
+                forecast_steps=self.s.forecast_steps if self.s.mode == "production-advanced" else None,
+            )
             newest = max(e.ts for e in events)
             if self._stream_time is None or newest > self._stream_time:
                 self._stream_time = newest
@@ -481,6 +484,8 @@ class Worker:
                 queue=max(0.0, (started - record_s) * 1000.0), model=model_s * 1000.0, total=total_ms
             ),
             metadata=work.event.metadata,
+            uncertainty=a.uncertainty,
+            explanation=a.explanation,
             **self._rationale_fields(rationale),
         )
         self._produce(self.s.results_topic, work.event.stream_id.encode("utf-8"), result.model_dump_json().encode())

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["small", "production"]
 Mode = Literal["production", "production-advanced", "production-oss"]
-IMPLEMENTED_MODES: tuple[str, ...] = ("production", "production-oss")  # grows as modes land (issue #9)
+IMPLEMENTED_MODES: tuple[str, ...] = ("production", "production-advanced", "production-oss")
 
 
 class Settings(BaseSettings):

@@ -15,10 +15,11 @@ from datetime import datetime
 import numpy as np
 
 from pipeline.temporal.dsp import trajectory_spectra
+from pipeline.temporal.forecast import default_gap, forecast, update_typical_gap
 from pipeline.temporal.kalman import KalmanConfig, StreamPrior, kalman_batch
 from pipeline.temporal.surd import StreamSurdConfig, SurdResult, stream_surd
 from schemas import labels as L
-from schemas.result import Dsp, StreamSurd, Temporal
+from schemas.result import Dsp, Forecast, StreamSurd, Temporal
 from schemas.state import MAX_WINDOW, StreamState
 
 
@@ -51,6 +52,7 @@ def advance(
     config: KalmanConfig = KalmanConfig(),
     max_window: int = MAX_WINDOW,
     surd_config: StreamSurdConfig = StreamSurdConfig(),
+    forecast_steps: int | None = None,
 ) -> tuple[list[Temporal], dict[str, StreamState]]:
     """`events` in consumption order; `states`: current state of the streams that have one.
 
@@ -59,7 +61,8 @@ def advance(
     = 8, 16, ...; SURD from 64) over the window as it stands after that event, and carried
     in the state in between. Which events recompute depends only on the stream's own count,
     so the answer for an event never depends on which events shared its micro-batch or on a
-    restore in between."""
+    restore in between. `forecast_steps` (production-advanced) adds each event's Kalman
+    forecast that many typical gaps ahead."""
     keys = [e.stream_id for e in events]
     obs = np.array([list(e.observation) for e in events], dtype=np.float64).reshape(len(events), len(L.STATE_VECTOR))
     ts = np.array([e.ts.timestamp() for e in events])
@@ -67,6 +70,7 @@ def advance(
     out = kalman_batch(keys, obs, ts, priors, process_noise, observation_noise, config)
 
     temporal: list[Temporal] = []
+    gaps: list[float] = []
     running: dict[str, _Running] = {}
     for i, e in enumerate(events):
         run = running.get(e.stream_id)
@@ -75,8 +79,13 @@ def advance(
             run = running[e.stream_id] = (
                 _Running([], 0, e.ts, None, None, e.partition, e.offset)
                 if prev is None
-                else _Running(list(prev.window), prev.events_seen, prev.last_ts, prev.surd, prev.dsp, e.partition, e.offset)
+                else _Running(
+                    list(prev.window), prev.events_seen, prev.last_ts, prev.surd, prev.dsp, e.partition, e.offset,
+                    typical_gap_s=prev.typical_gap_s,
+                )
             )
+        if run.seen > 0:
+            run.typical_gap_s = update_typical_gap(run.typical_gap_s, (e.ts - run.last_ts).total_seconds())
         run.window.append(obs[i].tolist())
         if len(run.window) > max_window:
             del run.window[: len(run.window) - max_window]
@@ -92,6 +101,7 @@ def advance(
             )
             run.surd = _stream_surd(stream_surd(run.window, surd_config), len(run.window), run.seen) or run.surd
         run.mean, run.variance = mean, out.variance[i]
+        gaps.append(run.typical_gap_s if run.typical_gap_s is not None else default_gap())
         temporal.append(
             Temporal(
                 state=dict(zip(L.STATE_VECTOR, mean.tolist())),
@@ -103,6 +113,10 @@ def advance(
                 dsp=run.dsp,
             )
         )
+    if forecast_steps is not None and events:
+        ahead = forecast(np.clip(out.state, -1.0, 1.0), out.variance, forecast_steps, np.array(gaps), process_noise)
+        for block, f in zip(temporal, ahead.as_dicts()):
+            block.forecast = Forecast.model_validate(f)
     # One StreamState per stream per batch, built without re-validating its window: every
     # value in it was produced above from validated observations (the window alone is up to
     # 512 x 11 floats, and validating it per event was most of the worker's overhead).
@@ -118,6 +132,7 @@ def advance(
             window=run.window,
             surd=run.surd,
             dsp=run.dsp,
+            typical_gap_s=run.typical_gap_s,
         )
         for sid, run in running.items()
     }
@@ -137,6 +152,7 @@ class _Running:
     offset: int
     mean: np.ndarray | None = None
     variance: np.ndarray | None = None
+    typical_gap_s: float | None = None
 
 
 def _stream_surd(result: SurdResult | None, window_events: int, at_event: int) -> StreamSurd | None:
