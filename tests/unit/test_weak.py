@@ -157,7 +157,7 @@ def test_labels_file_rejects_bad_rows_with_line_numbers(tmp_path: Path) -> None:
         read_labels(path)
     message = str(info.value)
     for expected in ("line 2", "unknown emotion 'happiness'", "line 3: not valid JSON", "line 4", "intensty",
-                     "line 5", "line 6", "sentimnet", "line 7: text", "line 8", "sum to 1"):
+                     "line 5", "line 6", "sentimnet", "line 7", "needs text", "line 8", "sum to 1"):
         assert expected in message, (expected, message)
     assert "line 1" not in message
 
