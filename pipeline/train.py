@@ -46,7 +46,11 @@ from schemas import labels as L
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
 _POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
-LOSS_WEIGHTS: dict[str, float] = {"sentiment": 3.0, EMOTION_KEY: 1.0} | {k: 0.5 for k in SUPERVISED if k != EMOTION_KEY}
+# The sentiment weight is a preset field (`Preset.sentiment_weight`), chosen on validation rows.
+LOSS_WEIGHTS: dict[str, float] = {EMOTION_KEY: 1.0} | {k: 0.5 for k in SUPERVISED if k != EMOTION_KEY}
+SELECTION_DIR = Path(__file__).resolve().parent / "data" / "selection"
+# Candidates `--select` tries for each hyperparameter it tunes (on `val`, never on test).
+SELECTION_GRID: dict[str, tuple[float, ...]] = {"sentiment_weight": (1.0, 2.0, 3.0, 5.0, 8.0)}
 SOFTMAX_KEYS = frozenset({EMOTION_KEY, "surd.kinds"})
 
 
@@ -80,7 +84,8 @@ def code_version() -> str:
     return out.stdout.strip()
 
 
-def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> tuple[torch.Tensor, dict[str, float]]:
+def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
+               sentiment_weight: float = 3.0) -> tuple[torch.Tensor, dict[str, float]]:
     out = net(*net_inputs(corpus, features, rows))
     parts: dict[str, torch.Tensor] = {}
     pos_target = torch.from_numpy(corpus.pos_target[rows])
@@ -99,7 +104,8 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
             parts[key] = -(t * p.log()).sum(dim=1).mean()
         else:
             parts[key] = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
-    total = sum(LOSS_WEIGHTS[k] * v for k, v in parts.items())
+    weights = LOSS_WEIGHTS | {"sentiment": sentiment_weight}
+    total = sum(weights[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}  # type: ignore[return-value]
 
 
@@ -133,7 +139,8 @@ def train_epochs(
             group["lr"] = preset.lr * (1.0 - 0.9 * epoch / max(1, epochs))
         losses = []
         for start in range(0, len(order), preset.batch_size):
-            loss, _ = batch_loss(net, corpus, features, order[start : start + preset.batch_size])
+            loss, _ = batch_loss(net, corpus, features, order[start : start + preset.batch_size],
+                                 preset.sentiment_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

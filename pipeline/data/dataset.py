@@ -49,6 +49,10 @@ class Preset:
     lr: float = 1e-3
     weight_decay: float = 0.01
     val_fraction: float = 0.1
+    # Weight of the sentiment loss against the emotion loss (1.0) and each weak head (0.5).
+    # Chosen on the `val` rows by `python -m pipeline.train --select` (never on test); the
+    # record of that choice is `pipeline/data/selection/<preset>.json`.
+    sentiment_weight: float = 3.0
 
 
 PRESETS: dict[str, Preset] = {

@@ -170,8 +170,21 @@ def surd_from_signals(
     if not np.isfinite(data).all():
         raise ValueError("signals must be finite")
     ranges = [(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5) for lo, hi in zip(data.min(0), data.max(0))]
-    hist, _ = np.histogramdd(data, bins=bins, range=ranges)
-    return decompose(hist, names)
+    return decompose(joint_histogram(data, bins, ranges), names)
+
+
+def joint_histogram(data: np.ndarray, bins: int, ranges: Sequence[tuple[float, float]]) -> np.ndarray:
+    """`np.histogramdd(data, bins=bins, range=ranges)[0]`, bin for bin (a test holds it to
+    that), via one `bincount`: histogramdd's general machinery costs ~10x more on the few
+    dozen rows of a stream window, and the worker runs this for every stream every 8 events."""
+    n, d = data.shape
+    flat = np.zeros(n, dtype=np.int64)
+    for j, (lo, hi) in enumerate(ranges):
+        edges = np.linspace(lo, hi, bins + 1)
+        idx = np.searchsorted(edges, data[:, j], side="right") - 1
+        idx[data[:, j] == edges[-1]] = bins - 1  # the right edge belongs to the last bin
+        flat = flat * bins + np.clip(idx, 0, bins - 1)
+    return np.bincount(flat, minlength=bins**d).reshape((bins,) * d).astype(np.float64)
 
 
 def lagged(signal_rows: np.ndarray, target_col: int, source_cols: Sequence[int], lag: int) -> tuple[np.ndarray, np.ndarray]:

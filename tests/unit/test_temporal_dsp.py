@@ -78,3 +78,14 @@ def test_batched_welch_equals_scipy() -> None:
         _, want = signal.welch(x, fs=1.0, window="hann", nperseg=seg, noverlap=seg // 2, nfft=N_FFT,
                                detrend="linear", axis=1)
         np.testing.assert_allclose(welch_psd(x, seg), want, rtol=1e-10, atol=1e-14)
+
+
+def test_closed_form_detrend_equals_scipy() -> None:
+    from scipy import signal
+
+    from pipeline.temporal.dsp import detrend_linear
+
+    rng = np.random.default_rng(3)
+    for shape in ((7, 2), (7, 9), (3, 5, 64), (128,)):
+        x = rng.normal(size=shape) + 3.0 * np.arange(shape[-1])
+        np.testing.assert_allclose(detrend_linear(x), signal.detrend(x, axis=-1, type="linear"), atol=1e-10)

@@ -159,3 +159,22 @@ def test_stream_surd_rejects_bad_config() -> None:
         StreamSurdConfig(target="nope")
     with pytest.raises(ValueError):
         stream_surd(np.zeros((70, 3)))
+
+
+def test_joint_histogram_equals_histogramdd() -> None:
+    """Bin for bin, including values on bin edges and constant columns."""
+    from pipeline.temporal.surd import joint_histogram
+
+    rng = np.random.default_rng(11)
+    for n in (5, 64, 127):
+        data = rng.normal(size=(n, 4))
+        data[: n // 3, 1] = np.round(data[: n // 3, 1], 1)  # ties
+        data[:, 2] = 0.25  # constant column
+        data[0, 0], data[1, 0] = data[:, 0].min(), data[:, 0].max()
+        lo, hi = data.min(0), data.max(0)
+        mid = (lo + hi) / 2
+        data[2, 3] = mid[3]  # exactly on an inner edge (bins=2)
+        for bins in (2, 3, 5):
+            ranges = [(a, b) if b > a else (a - 0.5, a + 0.5) for a, b in zip(data.min(0), data.max(0))]
+            want, _ = np.histogramdd(data, bins=bins, range=ranges)
+            np.testing.assert_array_equal(joint_histogram(data, bins, ranges), want)
