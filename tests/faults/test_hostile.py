@@ -44,7 +44,7 @@ def hostile(i: int) -> tuple[bytes, str]:
         return orjson.dumps({"schema_version": "3.0", "event_id": eid, "stream_id": "x", "text": "hi"}), "unsupported_version"
     if kind == 5:
         img = base64.b64encode(b"\xff\xd8\xff" + bytes(100)).decode()
-        return orjson.dumps({"event_id": eid, "stream_id": "x", "image": {"format": "jpeg", "data": img}}), "unsupported_modality"
+        return orjson.dumps({"event_id": eid, "stream_id": "x", "image": {"format": "jpeg", "data": img}}), "invalid_modality"
     if kind == 6:
         return b"[" * 2000 + b"]" * 2000, "invalid_json"  # nesting bomb: orjson refuses past its depth limit
     if kind == 7:
