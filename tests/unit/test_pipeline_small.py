@@ -272,3 +272,16 @@ def test_reserved_manifest_keys_cannot_be_overridden(tmp_path):
     cfg = get_profile("small")
     with pytest.raises(ValueError, match="sha256"):
         ckpt.save_checkpoint(RedHeartNet(cfg), cfg, tmp_path, {"sha256": "x"})
+
+
+def test_length_buckets_do_not_change_the_pooled_vectors(pipe):
+    from pipeline.encoders import length_buckets
+
+    assert length_buckets([3, 40, 16, 17, 600, 5]) == [[0, 2, 5], [3], [1], [4]]
+    minilm = pipe.encoders[0]
+    texts = ["short", "word " * 40, "a bit longer text than the first one", "word " * 300, "ok"]
+    prepared = minilm.tokenize(texts)
+    assert len(length_buckets(prepared["attention_mask"].sum(dim=1).tolist())) > 1
+    together = minilm.forward(prepared)
+    alone = torch.cat([minilm.forward(minilm.tokenize([t])) for t in texts])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
