@@ -232,7 +232,7 @@ class Pipeline:
         n = len(batch)
         rows = torch.tensor(batch.text_rows, dtype=torch.long, device=self.device)
         full = []
-        for encoder, index in zip(self.encoders, range(len(self.encoders))):
+        for index, encoder in enumerate(self.encoders):
             z = torch.zeros(n, encoder.dim, device=self.device)
             if pooled:
                 z[rows] = pooled[index].to(z.dtype)

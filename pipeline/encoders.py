@@ -83,7 +83,7 @@ def resolve_location(spec: EncoderSpec) -> str | None:
     return str(get_path())
 
 
-def _looks_like_path(location: str) -> bool:
+def looks_like_path(location: str) -> bool:
     return location.startswith(("/", "./", "../", "~")) or os.path.isabs(location) or os.path.exists(location)
 
 
@@ -146,7 +146,7 @@ class TransformersEncoder(Encoder):
         assert location is not None
         self.location = location
         local = os.path.isdir(location)
-        if not local and _looks_like_path(location):
+        if not local and looks_like_path(location):
             raise ModelLoadError(f"encoder {spec.name!r}: {location!r} is not an existing model directory")
         try:
             from transformers import AutoModel, AutoTokenizer

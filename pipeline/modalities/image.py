@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageOps
 
 from pipeline.errors import ModalityError, ModelLoadError
+from pipeline.encoders import looks_like_path
 from schemas import labels as L
 
 # ---- decoding -------------------------------------------------------------------------
@@ -353,7 +354,7 @@ class VisionEncoder:
         # Like the text encoders: a directory, or a hub id (resolved through the hub cache /
         # network where there is one). Something that looks like a path must exist.
         local = os.path.isdir(path)
-        if not local and (path.startswith(("/", "./", "../", "~")) or os.path.exists(path)):
+        if not local and looks_like_path(path):
             raise ModelLoadError(f"image encoder {name!r}: {path!r} is not an existing model directory")
         try:
             import transformers
