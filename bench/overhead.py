@@ -95,13 +95,16 @@ def serve_noop(constant_path: str) -> int:
     return Worker(settings, NoOpAnalyzer(constant)).run()
 
 
-def serve_bare() -> int:
+def serve_bare(value_path: str | None = None) -> int:
+    """Echo each input value, or (`value_path`) write that file's bytes instead: one of the
+    worker's own results, so both sides move the same bytes through the broker."""
     from confluent_kafka import Consumer, Producer
 
     from worker import kafka
     from worker.config import Settings
 
     s = Settings()
+    fixed = Path(value_path).read_bytes() if value_path else None
     consumer = Consumer(kafka.consumer_config(s))
     producer = Producer(kafka.producer_config(s))
     stopping = False
@@ -122,7 +125,7 @@ def serve_bare() -> int:
                     continue
                 while True:
                     try:
-                        producer.produce(s.results_topic, value=msg.value(), key=msg.key())
+                        producer.produce(s.results_topic, value=fixed or msg.value(), key=msg.key())
                         break
                     except BufferError:
                         producer.poll(0.05)
@@ -169,7 +172,7 @@ def preload(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> No
 
 
 def run_one(bootstrap: str, kind: str, delivery: str, events: list[tuple[bytes, bytes]], partitions: int,
-            constant_path: Path, timeout_s: float, log_dir: Path) -> dict[str, Any]:
+            constant_path: Path, timeout_s: float, log_dir: Path, value_path: Path | None = None) -> dict[str, Any]:
     prefix = f"bench-{kind}-{delivery}-{time.monotonic_ns() % 10**8}"
     names = create_topics(bootstrap, prefix, partitions)
     preload(bootstrap, names["input_topic"], events)
@@ -180,11 +183,12 @@ def run_one(bootstrap: str, kind: str, delivery: str, events: list[tuple[bytes, 
     while not rd.assignment() and time.monotonic() < t_wait:
         rd.poll(0.1)
     args = ["-m", "bench.overhead", "--serve-noop", str(constant_path)] if kind == "worker" else \
-        ["-m", "bench.overhead", "--serve-bare"]
+        ["-m", "bench.overhead", "--serve-bare"] + (["--bare-value", str(value_path)] if value_path else [])
     log_path = log_dir / f"{prefix}.log"
     started = time.monotonic()
     proc = spawn(args, env, log_path)
     count, out_bytes = 0, 0
+    sample: bytes | None = None
     t_first = t_last = None
     ids: set[bytes] = set()
     try:
@@ -198,6 +202,7 @@ def run_one(bootstrap: str, kind: str, delivery: str, events: list[tuple[bytes, 
                 if m.error() is None:
                     count += 1
                     out_bytes += len(m.value() or b"")
+                    sample = m.value()
             if msgs and t_first is None:
                 t_first = now
             if msgs:
@@ -219,12 +224,13 @@ def run_one(bootstrap: str, kind: str, delivery: str, events: list[tuple[bytes, 
         "events_per_s_incl_start": round(n / (t_last - started), 1),
         "avg_output_bytes": round(out_bytes / count),
         "exit_code": rc,
+        "_sample": sample,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--streams", type=int, default=100, help="distinct stream_ids (worker temporal state)")
     ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--deliveries", nargs="+", default=["at-least-once", "exactly-once"],
@@ -233,11 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--serve-noop", metavar="CONSTANT_JSON", help=argparse.SUPPRESS)
     ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--bare-value", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_noop:
         return serve_noop(args.serve_noop)
     if args.serve_bare:
-        return serve_bare()
+        return serve_bare(args.bare_value)
 
     from bench.report import write_section
     from worker.devbroker import DevBroker
@@ -249,15 +256,22 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with DevBroker(log_path=log_dir / "broker.log") as broker:
         rows.append(run_one(broker.bootstrap, "bare", "at-least-once", events, args.partitions, constant_path, args.timeout, log_dir))
-        print(rows[-1], flush=True)
+        print({k: v for k, v in rows[-1].items() if k != "_sample"}, flush=True)
         for delivery in args.deliveries:
             rows.append(run_one(broker.bootstrap, "worker", delivery, events, args.partitions, constant_path,
                                 args.timeout, log_dir))
-            print(rows[-1], flush=True)
-    bare = rows[0]["events_per_s"]
+            print({k: v for k, v in rows[-1].items() if k != "_sample"}, flush=True)
+        value_path = log_dir / "result-sample.json"
+        value_path.write_bytes(rows[-1]["_sample"])
+        rows.append(run_one(broker.bootstrap, "bare-sized", "at-least-once", events, args.partitions,
+                            constant_path, args.timeout, log_dir, value_path))
+        print({k: v for k, v in rows[-1].items() if k != "_sample"}, flush=True)
+    bare, sized = rows[0], rows[-1]
     for r in rows:
-        r["ratio_to_bare"] = round(r["events_per_s"] / bare, 3)
-        r["ratio_to_bare_incl_start"] = round(r["events_per_s_incl_start"] / rows[0]["events_per_s_incl_start"], 3)
+        r.pop("_sample", None)
+        r["ratio_to_bare"] = round(r["events_per_s"] / bare["events_per_s"], 3)
+        r["ratio_to_bare_incl_start"] = round(r["events_per_s_incl_start"] / bare["events_per_s_incl_start"], 3)
+        r["ratio_to_result_sized_bare"] = round(r["events_per_s"] / sized["events_per_s"], 3)
     report = {
         "bench": "overhead",
         "date": now_iso(),
@@ -272,12 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         "logs": str(log_dir),
     }
     path = write_json("overhead", report)
-    table = md_table(["processor", "delivery", "events", "first→last s", "events/s", "ratio to bare",
-                      "events/s incl. process start", "ratio incl. start", "avg output bytes"],
-                     [[r["processor"], r["delivery"], r["events"], r["first_to_last_s"], r["events_per_s"],
-                       r["ratio_to_bare"], r["events_per_s_incl_start"], r["ratio_to_bare_incl_start"],
-                       r["avg_output_bytes"]] for r in rows],
-                     "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    label = {"bare": "bare loop, echo", "bare-sized": "bare loop, result-sized values", "worker": "worker (no-op model)"}
+    table = md_table(["processor", "delivery", "events", "first→last s", "events/s", "µs/event", "ratio to echo loop",
+                      "ratio to result-sized loop", "events/s incl. process start", "avg output bytes"],
+                     [[label[r["processor"]], r["delivery"], r["events"], r["first_to_last_s"], r["events_per_s"],
+                       round(1e6 / r["events_per_s"], 1), r["ratio_to_bare"], r["ratio_to_result_sized_bare"],
+                       r["events_per_s_incl_start"], r["avg_output_bytes"]] for r in rows],
+                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(table)
     print(f"wrote {path}")
     m = report["machine"]
@@ -292,11 +307,12 @@ def main(argv: list[str] | None = None) -> int:
             "each processor runs as its own process and a read_committed reader times first→last output record. "
             "Worker: the real `Worker` with `NoOpAnalyzer` (a benchmark stub returning one constant `EventAnalysis`, "
             "computed once by the untrained small pipeline), commit interval 100 ms, cache 0. Bare loop: the "
-            "worker's librdkafka defaults, value echoed, flush+sync commit every 100 ms. Note the worker writes a "
-            "full result JSON (see avg output bytes) and state changelog records, the bare loop echoes the input. "
-            "The bare loop's first→last window is a fraction of a second (noisy); the `incl. process start` "
-            "columns (N / time from spawning the processor to its last record) are a conservative lower bound "
-            "for both.\n\n"
+            "worker's librdkafka defaults, flush+sync commit every 100 ms, run twice: echoing each input value "
+            "(139 bytes), and writing one of the worker's own results (captured from its run) for every input, "
+            "so that both sides move the same bytes through the broker. The worker also writes state changelog "
+            "records and runs every stream's Kalman step, SURD and spectra. The echo loop's first→last window is "
+            "a fraction of a second (noisy); `incl. process start` (N / time from spawning the processor to its "
+            "last record) is a conservative lower bound for all.\n\n"
             + table,
         )
     return 0

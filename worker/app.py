@@ -1,7 +1,16 @@
 """The consume loop: records -> validated events -> micro-batches -> pipeline -> results.
 
-One thread owns the consumer, the batcher and the producer; the pipeline runs on it
-too (the GPU path's overlap comes with the performance work). The loop is:
+One thread owns the consumer, the batcher, the state and the producer. With
+`overlap` (the default) the model's `run` goes to a second thread, one batch at a time,
+so the forward of batch N overlaps the CPU work around it (SPEC §4):
+
+    main:  consume/decode -> batcher -> take N: cache lookups, tokenize N
+           -> wait for N-1's forward -> submit N -> N-1: state, results, produce -> ...
+    model:                                 [ forward + heads of N ]
+
+Results still leave in batch order (N-1 is finished before N), so a stream's events are
+applied in offset order. Only the model thread runs the forward; everything Kafka stays
+on the main thread. `overlap=false` runs the same steps one after the other. The loop:
 
     consume -> decode (bad -> DLQ) -> batcher -> pipeline -> produce results
             -> checkpoint (flush producer, then commit offsets)
@@ -14,7 +23,8 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -40,6 +50,7 @@ from worker.state import StateStore
 
 log = logs.get("redheart.worker")
 POLL_TIMEOUT_S = 0.1
+INFLIGHT_POLL_S = 0.002  # how often the loop looks whether the in-flight forward is done
 EVICTION_EVERY_S = 60.0
 # What a model may raise for an input it cannot handle (ValueError covers pydantic's
 # ValidationError of an impossible output). Anything else is a crash, not a dead letter.
@@ -109,6 +120,26 @@ class Work:
     parts: Any = None  # the pipeline's measured image/audio/biosignals, when the event has them
 
 
+@dataclass
+class InFlight:
+    """A batch between its cache lookups and its results: `future` is its forward on the
+    model thread (None when every event was a cache hit or the batch runs inline)."""
+
+    works: list[Work]
+    started: float  # wall clock when the batch was taken (queue latency ends here)
+    outcomes: list[EventAnalysis | Rejection | None]
+    cached: list[bool]
+    keys: list[bytes | None]
+    misses: list[int]
+    future: Future[tuple[list[EventAnalysis], float]] | None = None
+    fresh: list[EventAnalysis | Rejection] | None = None  # filled for inline runs
+    model_s: float = 0.0
+    prepared: Any = field(default=None, repr=False)
+
+    def done(self) -> bool:
+        return self.future is None or self.future.done()
+
+
 class Worker:
     def __init__(self, settings: Settings, pipeline: Analyzer) -> None:
         self.s = settings
@@ -135,6 +166,8 @@ class Worker:
         self._assigned: set[tuple[str, int]] = set()
         self.http: HealthServer | None = None
         self.helper: HelperLLM | None = HelperLLM.from_settings(settings) if settings.mode == "production-oss" else None
+        self._inflight: InFlight | None = None
+        self._model_thread: ThreadPoolExecutor | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -178,6 +211,8 @@ class Worker:
             self.s.http_host, self.s.http_port, self.metrics.registry, self.status, self.ready, lambda: True
         )
         self.http.start()
+        if self.s.overlap:
+            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redheart-model")
         self.consumer.subscribe(
             [self.s.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -192,6 +227,8 @@ class Worker:
             self.consumer.close()  # leaves the group; the revoke callback commits what is done
             self.producer.flush(self.s.shutdown_timeout_s)
             self.http.stop()
+            if self._model_thread is not None:
+                self._model_thread.shutdown(wait=True, cancel_futures=True)
             if self.helper is not None:
                 self.helper.close()
         log.info("worker stopped", extra={"reason": "signal"})
@@ -204,6 +241,8 @@ class Worker:
             wait = self.batcher.time_to_ready(time.monotonic())
             room = max(1, self.s.max_batch_events - len(self.batcher))
             timeout = POLL_TIMEOUT_S if wait is None else min(POLL_TIMEOUT_S, wait)
+            if self._inflight is not None:
+                timeout = min(timeout, INFLIGHT_POLL_S)
             msgs = self.consumer.consume(num_messages=room, timeout=timeout)
             if msgs:
                 t0 = time.perf_counter()
@@ -213,8 +252,10 @@ class Worker:
             self.producer.poll(0)
             now = time.monotonic()
             while self.batcher.ready(now):
-                self._process(self.batcher.take())
+                self._advance(self.batcher.take())
                 now = time.monotonic()
+            if self._inflight is not None and self._inflight.done():
+                self._finish_inflight()
             if self.s.state_ttl_s and self._stream_time and now - self._last_eviction >= EVICTION_EVERY_S:
                 # idle is measured in event time against the newest event seen ("stream time"),
                 # so replaying old data does not evict every stream it touches
@@ -230,6 +271,7 @@ class Worker:
         remaining batches are dropped uncommitted: the next owner consumes them again.
         """
         deadline = time.monotonic() + 0.7 * self.s.shutdown_timeout_s
+        self._finish_inflight()
         batches = self.batcher.drain()
         for n, batch in enumerate(batches):
             if time.monotonic() > deadline:
@@ -304,18 +346,95 @@ class Worker:
         log.debug("dead letter", extra={"class": why.error_class, "reason": why.reason, "offset": offset})
 
     # -- batches ------------------------------------------------------------------------
-    def _process(self, batch: list[Pending[Work]]) -> None:
-        """Cache lookups, the model for the misses, then results in arrival order."""
+    def _advance(self, batch: list[Pending[Work]]) -> None:
+        """Start `batch` and finish the one before it, keeping the model thread busy:
+        the new batch is tokenized while the previous forward runs, submitted as soon as
+        that forward ends, and the previous batch's state and results are produced while
+        the new forward runs. Without a model thread: start and finish inline."""
         if not batch:
             return
-        started = time.time()
+        nxt = self._start(batch)
+        prev, self._inflight = self._inflight, None
+        self._submit(nxt)  # queued on the one model thread: starts the moment the previous forward ends
+        if prev is not None:
+            self._finish(prev)
+        if self._model_thread is None:
+            self._finish(nxt)
+        else:
+            self._inflight = nxt
+
+    def _process(self, batch: list[Pending[Work]]) -> None:
+        """One batch start to finish, after any batch in flight (drain, revoke)."""
+        if not batch:
+            return
+        self._finish_inflight()
+        b = self._start(batch)
+        self._submit(b)
+        self._finish(b)
+
+    def _finish_inflight(self, gone: set[tuple[str, int]] | None = None) -> None:
+        b, self._inflight = self._inflight, None
+        if b is not None:
+            self._finish(b, gone)
+
+    def _start(self, batch: list[Pending[Work]]) -> InFlight:
+        """Cache lookups, then tokenization of the misses (main thread)."""
         works = [p.item for p in batch]
         self.metrics.batch_size.observe(len(works))
         self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
-        outcomes, cached, model_s = self._compute(works)
-        keys = self._ask_helper(works, outcomes)
+        b = InFlight(works, time.time(), *self._lookup(works))
+        if b.misses:
+            t0 = time.perf_counter()
+            try:
+                b.prepared = self._prepare([works[i] for i in b.misses])
+            except MODEL_REJECTIONS:
+                b.prepared = None  # `_finish` isolates the event(s) that cannot be prepared
+            self.metrics.stage_seconds.labels(stage="tokenize").observe(time.perf_counter() - t0)
+        return b
+
+    def _submit(self, b: InFlight) -> None:
+        if b.prepared is None:
+            return
+        if self._model_thread is not None:
+            b.future = self._model_thread.submit(self._run_model, b.prepared)
+        else:
+            try:
+                b.fresh, b.model_s = self._run_model(b.prepared)  # type: ignore[assignment]
+            except MODEL_REJECTIONS:
+                b.fresh = None
+        b.prepared = None
+
+    def _run_model(self, prepared: Any) -> tuple[list[EventAnalysis], float]:
+        """The forward and the heads (model thread when `overlap`)."""
         t0 = time.perf_counter()
-        temporal = self._apply_to_streams(works, outcomes)
+        out = list(self.pipeline.run(prepared))
+        model_s = time.perf_counter() - t0
+        self.metrics.stage_seconds.labels(stage="model").observe(model_s)
+        return out, model_s
+
+    def _finish(self, b: InFlight, gone: set[tuple[str, int]] | None = None) -> None:
+        """The forward's outcome (poison events isolated), then state and results in
+        arrival order. `gone`: partitions lost meanwhile, whose events get nothing."""
+        fresh = b.fresh
+        if b.future is not None:
+            try:
+                fresh, b.model_s = b.future.result()  # a crash on the model thread re-raises here
+            except MODEL_REJECTIONS:
+                fresh = None
+        if b.misses:
+            miss_works = [b.works[i] for i in b.misses]
+            if fresh is None:
+                t0 = time.perf_counter()
+                fresh = self._isolate(miss_works)
+                b.model_s = time.perf_counter() - t0
+            self._store(b, fresh)
+        works, outcomes, cached = b.works, b.outcomes, b.cached
+        if gone:
+            keep = [i for i, w in enumerate(works) if (w.topic, w.partition) not in gone]
+            works, outcomes, cached = [works[i] for i in keep], [outcomes[i] for i in keep], [cached[i] for i in keep]
+        keys = self._ask_helper(works, outcomes)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        temporal = self._apply_to_streams(works, outcomes)  # type: ignore[arg-type]
         t1 = time.perf_counter()
         self.metrics.stage_seconds.labels(stage="temporal").observe(t1 - t0)
         rationales = self._collect_helper(keys)
@@ -324,7 +443,8 @@ class Worker:
                 w = work
                 self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers, outcome)
                 continue
-            self._produce_result(work, outcome, temporal[i], hit, started, model_s, rationales.get(keys[i]))
+            rationale = rationales.get(keys[i]) if keys else None
+            self._produce_result(work, outcome, temporal[i], hit, b.started, b.model_s, rationale)  # type: ignore[arg-type]
         self.metrics.stage_seconds.labels(stage="produce").observe(time.perf_counter() - t1)
         if self._cuda:
             self.metrics.gpu_memory.set(_cuda_memory_bytes())
@@ -334,9 +454,9 @@ class Worker:
         so the LLM's time overlaps the state update; `_collect_helper` waits at most until
         each request's deadline (REDHEART_HELPER_LLM_TIMEOUT_MS), and not at all while the
         circuit breaker is open."""
-        keys = [f"{w.topic}/{w.partition}/{w.offset}" for w in works]
         if self.helper is None:
-            return keys
+            return []
+        keys = [f"{w.topic}/{w.partition}/{w.offset}" for w in works]
         for key, work, a in zip(keys, works, outcomes):
             if isinstance(a, Rejection):
                 continue
@@ -400,12 +520,13 @@ class Worker:
             self._produce(self.s.state_topic, key.encode("utf-8"), value, partition=partition)
         return len(records)
 
-    def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
-        """(outcome per event, whether it came from the cache, model seconds)."""
+    def _lookup(self, works: list[Work]) -> tuple[list[Any], list[bool], list[bytes | None], list[int]]:
+        """(outcome per event or None, cache hit per event, cache keys, indices of the misses)."""
         # Only text-only events are cached: the key hashes the text, and an event with an
         # image or a signal is not the same input as its text alone.
         keys = [
-            cache_key(w.event.text, w.event.lang, self.model_id) if w.parts is None and w.event.text else None
+            cache_key(w.event.text, w.event.lang, self.model_id)
+            if self.cache.capacity and w.parts is None and w.event.text else None
             for w in works
         ]
         outcomes: list[EventAnalysis | Rejection | None] = [self.cache.get(k) if k else None for k in keys]
@@ -413,47 +534,57 @@ class Worker:
         misses = [i for i, hit in enumerate(cached) if not hit]
         self.metrics.cache_hits.inc(len(works) - len(misses))
         self.metrics.cache_misses.inc(len(misses))
-        model_s = 0.0
-        if misses:
+        return outcomes, cached, keys, misses
+
+    def _store(self, b: InFlight, fresh: list[EventAnalysis | Rejection]) -> None:
+        for i, outcome in zip(b.misses, fresh):
+            b.outcomes[i] = outcome
+            if not isinstance(outcome, Rejection) and b.keys[i] is not None:
+                self.cache.put(b.keys[i], outcome)  # type: ignore[arg-type]
+
+    def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
+        """(outcome per event, whether it came from the cache, model seconds), inline."""
+        b = InFlight(works, time.time(), *self._lookup(works))
+        if b.misses:
             t0 = time.perf_counter()
-            fresh = self._analyze_isolating([works[i] for i in misses])
-            model_s = time.perf_counter() - t0
-            for i, outcome in zip(misses, fresh):
-                outcomes[i] = outcome
-                if not isinstance(outcome, Rejection) and keys[i] is not None:
-                    self.cache.put(keys[i], outcome)
-        return outcomes, cached, model_s  # type: ignore[return-value]
+            self._store(b, self._analyze_isolating([works[i] for i in b.misses]))
+            b.model_s = time.perf_counter() - t0
+        return b.outcomes, b.cached, b.model_s  # type: ignore[return-value]
+
+    def _prepare(self, works: list[Work]) -> Any:
+        parts = [w.parts for w in works]
+        return self.pipeline.prepare([w.event for w in works], parts if any(p is not None for p in parts) else None)
 
     def _analyze(self, works: list[Work]) -> list[EventAnalysis]:
-        t0 = time.perf_counter()
-        parts = [w.parts for w in works]
-        prepared = self.pipeline.prepare([w.event for w in works], parts if any(p is not None for p in parts) else None)
-        t1 = time.perf_counter()
-        out = self.pipeline.run(prepared)
-        self.metrics.stage_seconds.labels(stage="tokenize").observe(t1 - t0)
-        self.metrics.stage_seconds.labels(stage="model").observe(time.perf_counter() - t1)
-        return out
+        prepared = self._prepare(works)
+        if self._model_thread is not None:  # forwards never run on two threads at once
+            return self._model_thread.submit(self._run_model, prepared).result()[0]
+        return self._run_model(prepared)[0]
 
     def _analyze_isolating(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
-        """Run the batch; if the model rejects it, find the poison events one by one.
-
-        A batch that fails as a whole and then fails for every event alone is not
-        poison input but a broken model or device: that propagates (crash-only).
-        """
+        """Run the batch; if the model rejects it, find the poison events one by one."""
         try:
             return list(self._analyze(works))
         except MODEL_REJECTIONS as batch_exc:
             if len(works) == 1:
                 return [Rejection("model_rejected", f"{type(batch_exc).__name__}: {batch_exc}"[:2000])]
-            outcomes: list[EventAnalysis | Rejection] = []
-            for w in works:
-                try:
-                    outcomes.append(self._analyze([w])[0])
-                except MODEL_REJECTIONS as exc:
-                    outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
-            if all(isinstance(o, Rejection) for o in outcomes):
-                raise
-            return outcomes
+            return self._isolate(works)
+
+    def _isolate(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
+        """Each event alone. Events that fail alone are `model_rejected`; a batch whose every
+        event fails alone is not poison input but a broken model or device: that propagates
+        (crash-only)."""
+        outcomes: list[EventAnalysis | Rejection] = []
+        last: Exception | None = None
+        for w in works:
+            try:
+                outcomes.append(self._analyze([w])[0])
+            except MODEL_REJECTIONS as exc:
+                last = exc
+                outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
+        if last is not None and all(isinstance(o, Rejection) for o in outcomes):
+            raise last
+        return outcomes
 
     def _produce_result(
         self,
@@ -555,6 +686,7 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish the in-flight work and commit it while we still own the partitions."""
+        self._finish_inflight()
         for batch in self.batcher.drain():
             self._process(batch)
         self.checkpoint.commit()
@@ -574,6 +706,7 @@ class Worker:
         if self.checkpoint.exactly_once:
             raise PartitionsLostError(f"partitions lost: {[f'{tp.topic}[{tp.partition}]' for tp in partitions]}")
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._finish_inflight(gone)  # the other partitions' events in it still get their results
         for batch in self.batcher.drain():
             for p in batch:
                 if (p.item.topic, p.item.partition) not in gone:

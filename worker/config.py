@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(64, ge=1, le=4096, description="events per micro-batch at most")
     max_batch_tokens: int = Field(16384, ge=16, description="text tokens per micro-batch at most")
     max_wait_ms: int = Field(20, ge=0, le=60_000, description="how long the oldest event may wait for a batch")
+    overlap: bool = Field(
+        True,
+        description="run the model on its own thread: the next batch's decoding and tokenization and the "
+        "previous batch's state update and results overlap the forward (one batch in flight)",
+    )
     max_text_bytes: int = Field(8192, ge=1, le=1_048_576, description="UTF-8 size limit of `text`")
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="whole input record size limit")
     consumer_config: dict[str, Any] = Field(

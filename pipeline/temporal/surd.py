@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
@@ -94,7 +95,13 @@ def specific_information(p: np.ndarray, sources: tuple[int, ...]) -> np.ndarray:
 
 
 def decompose(p: np.ndarray, names: Sequence[str] | None = None) -> SurdResult:
-    """SURD of a joint distribution p[t, q1, ..., qN] (any non-negative weights; normalized here)."""
+    """SURD of a joint distribution p[t, q1, ..., qN] (any non-negative weights; normalized here).
+
+    Every i(t; A) comes from one matmul against `_set_layout`'s aggregation matrix (equal to
+    `specific_information` set by set; a test holds it to a set-by-set reference), and the
+    per-target-state assignment runs on plain floats: the worker runs this for every stream
+    every `ANALYSIS_EVERY` events, and numpy's per-call cost on arrays of a few cells was
+    most of its time."""
     p = np.asarray(p, dtype=np.float64)
     n_sources = p.ndim - 1
     if n_sources < 1:
@@ -105,28 +112,35 @@ def decompose(p: np.ndarray, names: Sequence[str] | None = None) -> SurdResult:
     if len(names) != n_sources:
         raise ValueError(f"{len(names)} names for {n_sources} sources")
     p = p / p.sum()
-    p_t = p.sum(axis=tuple(range(1, p.ndim)))
+    layout = _set_layout(p.shape)
+    sets = layout.sets
+    p2 = p.reshape(p.shape[0], -1)
+    p_t = p2.sum(axis=1)
+    p_ta = p2 @ layout.aggregate  # [t, every set's states side by side] = p(t, a)
+    p_a = p_ta.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_a_given_t = np.where(p_t[:, None] > 0, p_ta / p_t[:, None], 0.0)
+        ratio = np.where(p_ta > 0, p_ta / (p_a[None, :] * p_t[:, None]), 1.0)  # p(t|a)/p(t)
+        spec = (p_a_given_t * np.log2(ratio)) @ layout.segments  # [t, set] = i(t; A)
 
     axes = tuple(range(1, n_sources + 1))
-    sets = [c for size in range(1, n_sources + 1) for c in combinations(axes, size)]
-    spec = np.stack([specific_information(p, c) for c in sets])  # [n_sets, n_target_states]
-    sizes = np.array([len(c) for c in sets])
-
     red: dict[tuple[int, ...], float] = {c: 0.0 for c in sets}
     syn: dict[tuple[int, ...], float] = {c: 0.0 for c in sets if len(c) > 1}
-    for t in range(p.shape[0]):
-        if p_t[t] == 0:
+    weights = p_t.tolist()
+    for t, row in enumerate(spec.tolist()):
+        if weights[t] == 0:
             continue
-        values = spec[:, t].copy()
+        values = list(row)
         for size in range(2, n_sources + 1):  # a bigger set below a smaller one adds nothing
-            floor = values[sizes == size - 1].max()
-            bigger = np.flatnonzero(sizes == size)
-            values[bigger[values[bigger] < floor]] = 0.0
-        order = np.argsort(values, kind="stable")
-        increments = np.diff(values[order], prepend=0.0)
+            floor = max(values[j] for j in layout.by_size[size - 1])
+            for j in layout.by_size[size]:
+                if values[j] < floor:
+                    values[j] = 0.0
         remaining = list(axes)
-        for j, inc in zip(order, increments):
-            info = float(inc) * p_t[t]
+        below = 0.0
+        for j in sorted(range(len(values)), key=values.__getitem__):  # stable, like argsort(kind="stable")
+            info = (values[j] - below) * weights[t]
+            below = values[j]
             chosen = sets[j]
             if len(chosen) == 1:
                 red[tuple(remaining)] += info
@@ -135,7 +149,7 @@ def decompose(p: np.ndarray, names: Sequence[str] | None = None) -> SurdResult:
                 syn[chosen] += info
 
     entropy = _entropy(p_t)
-    mi = float(spec[-1] @ p_t)  # the full set of sources
+    mi = float(spec[:, -1] @ p_t)  # the full set of sources
     label = lambda c: tuple(names[a - 1] for a in c)  # noqa: E731
     return SurdResult(
         sources=names,
@@ -148,6 +162,37 @@ def decompose(p: np.ndarray, names: Sequence[str] | None = None) -> SurdResult:
         redundant_by_set={label(c): float(v) for c, v in red.items() if len(c) > 1},
         synergistic_by_set={label(c): float(v) for c, v in syn.items()},
     )
+
+
+@dataclass(frozen=True)
+class _SetLayout:
+    sets: list[tuple[int, ...]]  # every non-empty set of source axes (1-based), by size
+    aggregate: np.ndarray  # [source cells, columns]: p.reshape(T, -1) @ aggregate = p(t, a), all sets
+    segments: np.ndarray  # [columns, sets]: sums each set's columns
+    by_size: dict[int, list[int]]  # set size -> indices into `sets`
+
+
+@lru_cache(maxsize=32)
+def _set_layout(shape: tuple[int, ...]) -> _SetLayout:
+    """The 0/1 matrices that turn a joint array of `shape` into every set's marginal p(t, a)
+    at once (built once per shape)."""
+    axes = tuple(range(1, len(shape)))
+    sets = [c for size in range(1, len(axes) + 1) for c in combinations(axes, size)]
+    cells = list(np.ndindex(*shape[1:]))
+    blocks, owner = [], []
+    for s, c in enumerate(sets):
+        sub = tuple(shape[a] for a in c)
+        block = np.zeros((len(cells), int(np.prod(sub))))
+        for row, cell in enumerate(cells):
+            block[row, np.ravel_multi_index(tuple(cell[a - 1] for a in c), sub)] = 1.0
+        blocks.append(block)
+        owner += [s] * block.shape[1]
+    segments = np.zeros((len(owner), len(sets)))
+    segments[np.arange(len(owner)), owner] = 1.0
+    by_size: dict[int, list[int]] = {}
+    for s, c in enumerate(sets):
+        by_size.setdefault(len(c), []).append(s)
+    return _SetLayout(sets, np.hstack(blocks), segments, by_size)
 
 
 def surd_from_signals(
@@ -169,21 +214,24 @@ def surd_from_signals(
     data = np.hstack([target, src])
     if not np.isfinite(data).all():
         raise ValueError("signals must be finite")
-    ranges = [(lo, hi) if hi > lo else (lo - 0.5, lo + 0.5) for lo, hi in zip(data.min(0), data.max(0))]
+    lo, hi = data.min(axis=0), data.max(axis=0)
+    flat = hi <= lo  # a constant signal: one bin of width 1 around it
+    ranges = np.stack([np.where(flat, lo - 0.5, lo), np.where(flat, lo + 0.5, hi)], axis=1)
     return decompose(joint_histogram(data, bins, ranges), names)
 
 
-def joint_histogram(data: np.ndarray, bins: int, ranges: Sequence[tuple[float, float]]) -> np.ndarray:
+def joint_histogram(data: np.ndarray, bins: int, ranges: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
     """`np.histogramdd(data, bins=bins, range=ranges)[0]`, bin for bin (a test holds it to
     that), via one `bincount`: histogramdd's general machinery costs ~10x more on the few
     dozen rows of a stream window, and the worker runs this for every stream every 8 events."""
     n, d = data.shape
-    flat = np.zeros(n, dtype=np.int64)
-    for j, (lo, hi) in enumerate(ranges):
-        edges = np.linspace(lo, hi, bins + 1)
-        idx = np.searchsorted(edges, data[:, j], side="right") - 1
-        idx[data[:, j] == edges[-1]] = bins - 1  # the right edge belongs to the last bin
-        flat = flat * bins + np.clip(idx, 0, bins - 1)
+    lo, hi = np.array(ranges, dtype=np.float64).T
+    edges = np.linspace(lo, hi, bins + 1, axis=1)  # [d, bins + 1], column j = np.linspace(lo[j], hi[j])
+    # searchsorted(edges, x, "right") - 1 for every column at once: the edges above the first at or below x
+    idx = (data[:, :, None] >= edges[None, :, 1:]).sum(axis=2)
+    idx[data == edges[:, -1]] = bins - 1  # the right edge belongs to the last bin
+    np.clip(idx, 0, bins - 1, out=idx)
+    flat = idx @ (bins ** np.arange(d - 1, -1, -1))
     return np.bincount(flat, minlength=bins**d).reshape((bins,) * d).astype(np.float64)
 
 

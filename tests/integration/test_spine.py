@@ -67,11 +67,13 @@ def bad_records() -> list[tuple[bytes, str]]:
     ]
 
 
-@pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
-def test_spine_end_to_end(broker: Broker, prefix: str, tmp_path: Path, delivery: str) -> None:
+@pytest.mark.parametrize("delivery, overlap", [("exactly-once", "true"), ("at-least-once", "false")])
+def test_spine_end_to_end(broker: Broker, prefix: str, tmp_path: Path, delivery: str, overlap: str) -> None:
+    """Both delivery modes, and both loops: the model on its own thread (default) and inline."""
     s = settings_for(broker, prefix)
     create_topics(s, partitions=3)
-    env = worker_env(broker, s, free_port(), REDHEART_MAX_WAIT_MS="30", REDHEART_DELIVERY=delivery)
+    env = worker_env(broker, s, free_port(), REDHEART_MAX_WAIT_MS="30", REDHEART_DELIVERY=delivery,
+                     REDHEART_OVERLAP=overlap)
     worker = WorkerProcess(env).start(tmp_path)
     try:
         worker.wait_ready()

@@ -61,3 +61,67 @@ def test_a_model_failing_for_every_event_is_a_crash(real: Pipeline) -> None:
     w = Worker(Settings(cache_size=0), Poisoned(real, ""))  # "" is in every text
     with pytest.raises(InferenceError):
         w._compute(works(["a", "b", "c"]))
+
+
+class Recording(Worker):
+    """The real batch path (lookups, tokenization, the model thread, isolation, state) with
+    what would be handed to the producer recorded instead (no broker in unit tests)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.out: list[tuple[str, str, int | None]] = []  # (kind, event_id, events_seen)
+
+    def _produce_result(self, work: Work, a: Any, temporal: Any, *rest: Any) -> None:
+        self.out.append(("result", work.event.event_id, temporal.events_seen))
+
+    def _dead_letter(self, topic: str, partition: int, offset: int, *rest: Any) -> None:
+        why = rest[-1]
+        self.out.append((why.error_class, f"e{offset}", None))
+
+
+def pending(ws: list[Work], partition: int = 0) -> list[Any]:
+    from worker.batcher import Pending
+
+    for w in ws:
+        w.partition = partition
+    return [Pending(w, 4, 0.0) for w in ws]
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_pipelined_batches_keep_order_and_isolate_poison(real: Pipeline, overlap: bool) -> None:
+    """Batch N's forward runs on the model thread while N-1 is finished: results still come
+    out in arrival order, a stream's state advances once per event in that order, and a
+    poison event in a pipelined batch is isolated like in an inline one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = Recording(Settings(cache_size=0, overlap=overlap), Poisoned(real, "POISON"))
+    if overlap:
+        w._model_thread = ThreadPoolExecutor(max_workers=1)
+    texts = ["I am happy", "POISON pill", "너무 슬퍼요", "what a day", "POISON again", "so calm", "I regret it"]
+    all_works = works(texts)
+    w._advance(pending(all_works[:3]))
+    assert (w._inflight is not None) == overlap  # the first batch is still in flight with overlap
+    w._advance(pending(all_works[3:5]))
+    w._advance(pending(all_works[5:]))
+    w._finish_inflight()
+    assert w._inflight is None
+    assert w.out == [
+        ("result", "e0", 1), ("model_rejected", "e1", None), ("result", "e2", 2), ("result", "e3", 3),
+        ("model_rejected", "e4", None), ("result", "e5", 4), ("result", "e6", 5),
+    ]
+    if w._model_thread is not None:
+        w._model_thread.shutdown()
+
+
+def test_a_lost_partition_gets_nothing_from_the_batch_in_flight(real: Pipeline) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = Recording(Settings(cache_size=0), Poisoned(real, "POISON"))
+    w._model_thread = ThreadPoolExecutor(max_workers=1)
+    a, b = works(["kept one", "kept two"]), works(["lost one", "lost two"])
+    for i, x in enumerate(b):
+        x.offset, x.event = 10 + i, x.event.model_copy(update={"event_id": f"e{10 + i}", "stream_id": "t"})
+    w._advance(pending(a, 0) + pending(b, 1))
+    w._finish_inflight(gone={("in", 1)})
+    assert w.out == [("result", "e0", 1), ("result", "e1", 2)]
+    w._model_thread.shutdown()

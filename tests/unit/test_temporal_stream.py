@@ -41,3 +41,18 @@ def test_window_is_bounded() -> None:
     evs = [BatchEvent("a", 0, i, T0 + timedelta(seconds=i), [0.5] * len(L.STATE_VECTOR)) for i in range(10)]
     _, states = advance(evs, {}, max_window=4)
     assert len(states["a"].window) == 4 and states["a"].events_seen == 10
+
+
+def test_blocks_and_states_built_without_validation_pass_validation() -> None:
+    """`advance` builds Temporal and StreamState with model_construct (speed): every block,
+    with SURD, spectra and a forecast present, must still be a valid message."""
+    from schemas.result import Temporal
+    from schemas.state import StreamState
+
+    evs = [BatchEvent("one", 0, i, e.ts, e.observation) for i, e in enumerate(events(140))]
+    blocks, states = advance(evs, {}, forecast_steps=3)
+    assert blocks[-1].surd is not None and blocks[-1].dsp is not None and blocks[-1].forecast is not None
+    for block in blocks:
+        assert Temporal.model_validate_json(block.model_dump_json()) == block
+    for state in states.values():
+        assert StreamState.model_validate_json(state.model_dump_json()).model_dump() == state.model_dump()
