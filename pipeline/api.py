@@ -12,7 +12,6 @@ two calls so the worker can overlap them:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +61,21 @@ class Advanced:
     seed: int = 0
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """`auto`: bf16 weights and activations on CUDA (SPEC §5's memory and throughput
+    targets; no fp32 master copy kept, which autocast would need), fp32 on the CPU, where
+    bf16 matmuls are slower on most cores."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise PipelineError(f"dtype {dtype!r} is not one of auto, {', '.join(DTYPES)}") from None
+
+
 def _resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -104,8 +118,10 @@ class Pipeline:
         device: torch.device,
         manifest: dict[str, Any] | None,
         vision: Any = None,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         self.cfg = cfg
+        self.dtype = dtype  # of the network's (and transformers encoders') weights and activations
         self.encoders = encoders
         self.vision = vision  # a VisionEncoder when the profile's image kind is `transformers`
         self.advanced: Advanced | None = None  # set by the worker in production-advanced
@@ -128,6 +144,7 @@ class Pipeline:
         device: str = "auto",
         num_threads: int | None = None,
         encoder_paths: dict[str, str] | None = None,
+        dtype: str = "auto",
     ) -> "Pipeline":
         """Build the profile's encoders and network and load trained weights.
 
@@ -149,14 +166,15 @@ class Pipeline:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         resolved = _resolve_device(device)
-        encoders = build_encoders(cfg, resolved, num_threads)
+        compute = _resolve_dtype(dtype, resolved)
+        encoders = build_encoders(cfg, resolved, num_threads, compute)
         vision = None
         if cfg.image.kind == "transformers":
             from pipeline.modalities.image import VisionEncoder
 
             if not cfg.image.id_or_path:
                 raise ModelLoadError(f"profile {profile!r}: no image encoder location (set encoder_paths['image'])")
-            vision = VisionEncoder(cfg.image.id_or_path, resolved)
+            vision = VisionEncoder(cfg.image.id_or_path, resolved, dtype=compute)
             if vision.dim != cfg.image.dim:
                 raise ModelLoadError(
                     f"image encoder {cfg.image.id_or_path!r} has width {vision.dim}, profile expects {cfg.image.dim}"
@@ -164,8 +182,8 @@ class Pipeline:
         net = RedHeartNet(cfg)
         if state is not None:
             ckpt.load_into(net, state, checkpoint)  # type: ignore[arg-type]
-        net = net.to(resolved).eval().requires_grad_(False)
-        return cls(cfg, encoders, net, resolved, manifest, vision)
+        net = net.to(resolved, compute).eval().requires_grad_(False)
+        return cls(cfg, encoders, net, resolved, manifest, vision, compute)
 
     # ---- what the worker's batcher asks before batching --------------------------
 
@@ -226,14 +244,17 @@ class Pipeline:
     def _pooled(self, batch: PreparedBatch) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Encoder outputs for every row (zeros where an event has no text) and the
         text-present mask (None when every event has text)."""
-        pooled = [encoder.forward(inp) for encoder, inp in zip(self.encoders, batch.encoder_inputs)] if batch.texts else []
+        pooled = (
+            [encoder.forward(inp).to(self.dtype) for encoder, inp in zip(self.encoders, batch.encoder_inputs)]
+            if batch.texts else []
+        )
         if batch.text_rows is None:
             return pooled, None
         n = len(batch)
         rows = torch.tensor(batch.text_rows, dtype=torch.long, device=self.device)
         full = []
         for index, encoder in enumerate(self.encoders):
-            z = torch.zeros(n, encoder.dim, device=self.device)
+            z = torch.zeros(n, encoder.dim, device=self.device, dtype=self.dtype)
             if pooled:
                 z[rows] = pooled[index].to(z.dtype)
             full.append(z)
@@ -245,14 +266,14 @@ class Pipeline:
         if batch.parts is None:
             return None
         out = {
-            name: (torch.from_numpy(x).to(self.device), torch.from_numpy(here).to(self.device))
+            name: (torch.from_numpy(x).to(self.device, self.dtype), torch.from_numpy(here).to(self.device))
             for name, (x, here) in vectors(batch.parts, with_image=self.vision is None).items()
         }
         if self.vision is not None:
             rows = [i for i, p in enumerate(batch.parts) if p is not None and p.image is not None]
             if rows:
                 encoded = self.vision.encode([batch.parts[i].image_pixels for i in rows])  # type: ignore[union-attr]
-                x = torch.zeros(len(batch), encoded.shape[1], device=self.device)
+                x = torch.zeros(len(batch), encoded.shape[1], device=self.device, dtype=self.dtype)
                 index = torch.tensor(rows, dtype=torch.long, device=self.device)
                 x[index] = encoded.to(x.dtype)
                 here = torch.zeros(len(batch), dtype=torch.bool, device=self.device)
@@ -266,13 +287,6 @@ class Pipeline:
         pooled, text_present = self._pooled(batch)
         return self.net(pooled, text_present, self._modalities(batch))
 
-    def _autocast(self) -> Any:
-        # bf16 autocast on CUDA (SPEC §5's memory and throughput targets); fp32 on CPU, where
-        # bf16 matmuls are slower on most cores. Outputs are cast back to fp32 on the host.
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     @staticmethod
     def _to_host(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         keys = list(out)
@@ -284,7 +298,7 @@ class Pipeline:
     def run_raw(self, batch: PreparedBatch) -> dict[str, np.ndarray]:
         """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays,
         including those not in the result (e.g. `kalman.*` for the temporal state)."""
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             return self._to_host(self.forward(batch))
 
     def results(self, batch: PreparedBatch, raw: dict[str, np.ndarray]) -> list[EventAnalysis]:
@@ -355,7 +369,7 @@ class Pipeline:
         the explanations (gradients, outside inference mode)."""
         from pipeline.uncertainty import mc_dropout, rows_forward, score_std
 
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             pooled, text_present = self._pooled(batch)
             modalities = self._modalities(batch)
             raw = self._to_host(self.net(pooled, text_present, modalities))
@@ -411,15 +425,14 @@ class Pipeline:
             def net_forward(p: list[torch.Tensor], i: torch.Tensor) -> dict[str, torch.Tensor]:
                 return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i))
 
-            with self._autocast():
-                found = explain(
-                    self.encoders[index],  # type: ignore[arg-type]
-                    subset(batch.encoder_inputs[index], [pos for _, pos in members]),
-                    [p[rows] for p in pooled],
-                    index,
-                    net_forward,
-                    top_k,
-                )
+            found = explain(
+                self.encoders[index],  # type: ignore[arg-type]
+                subset(batch.encoder_inputs[index], [pos for _, pos in members]),
+                [p[rows] for p in pooled],
+                index,
+                net_forward,
+                top_k,
+            )
             for (row, _), one in zip(members, found):
                 out[row] = one
         return out
@@ -444,6 +457,7 @@ class Pipeline:
         return {
             "profile": self.profile,
             "device": str(self.device),
+            "dtype": str(self.dtype).removeprefix("torch."),
             "trained": self.trained,
             "checkpoint_id": self.checkpoint_id,
             "checkpoint": manifest or None,

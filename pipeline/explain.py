@@ -216,7 +216,8 @@ def attribute(
                 attention_mask=mask.repeat(reps, 1),
                 **{k: v.repeat(reps, 1) for k, v in extra.items()},
             ).last_hidden_state
-            own = masked_mean_pool(hidden, mask.repeat(reps, 1)).float()
+            # in the network's dtype, like the other encoders' vectors (bf16 on CUDA)
+            own = masked_mean_pool(hidden, mask.repeat(reps, 1)).to(constants[encoder_index].dtype)
             inputs = [own if i == encoder_index else c.index_select(0, index) for i, c in enumerate(constants)]
             out = net_forward(inputs, index)
             if dominant is None:

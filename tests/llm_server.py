@@ -38,6 +38,12 @@ Mode = Literal["ok", "slow", "error", "garbage", "empty", "malformed"]
 _EMOTION = re.compile(r"dominant_emotion:\s*([^\s,;]+)")
 
 
+class _Server(ThreadingHTTPServer):
+    # listen() backlog: the stdlib's 5 drops connects when a batch opens dozens at once,
+    # which a client sees as a 1 s SYN retry or a connection error, not as the LLM's latency
+    request_queue_size = 256
+
+
 @dataclass(frozen=True)
 class Behaviour:
     mode: Mode = "ok"
@@ -113,7 +119,7 @@ class FakeOpenAIServer:
                 self.wfile.write(body)
 
         self._stopping.clear()
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
+        self._httpd = _Server((self._host, self._port), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-openai", daemon=True

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         None, max_length=200, description="stable member name, kept across restarts (e.g. the pod name); default: host name"
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="weights and activations: auto = bfloat16 on CUDA, float32 on the CPU"
+    )
     num_threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads (default: all cores)")
     encoder_paths: dict[str, str] = Field(
         default_factory=dict, description="encoder id -> local directory (mounted models)"

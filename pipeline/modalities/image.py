@@ -346,7 +346,8 @@ class VisionEncoder:
     """
 
     def __init__(
-        self, path: str, device: torch.device, *, name: str = "image", expected_dim: int | None = None
+        self, path: str, device: torch.device, *, name: str = "image", expected_dim: int | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         self.name = name
         self.path = path
@@ -381,7 +382,7 @@ class VisionEncoder:
             )
         self.pooling = "mean" if pooler_missing else "pooler_output"
         self.model_type: str = config.model_type
-        self.model = model.eval().requires_grad_(False).to(device)
+        self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         # Probe: one forward on a grey image at load time, so a processor/model mismatch
         # fails the worker's start, not every image event; it also measures `dim` for
