@@ -59,6 +59,7 @@ class RandomWeightEncoder(TransformersEncoder):
         self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured (random-weight stand-in)"
+        self._init_fast_tokenizers()
 
 
 def stand_in_pipeline(profile: str, device: str = "auto", num_threads: int | None = None, dtype: str = "auto") -> Pipeline:

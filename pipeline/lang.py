@@ -12,6 +12,8 @@ Han ("zh"), Cyrillic ("ru"), Latin ("en"); no letters at all -> "en".
 
 from __future__ import annotations
 
+import re
+
 _RANGES: dict[str, tuple[tuple[int, int], ...]] = {
     "hangul": ((0x1100, 0x11FF), (0x3130, 0x318F), (0xA960, 0xA97F), (0xAC00, 0xD7AF), (0xD7B0, 0xD7FF)),
     "kana": ((0x3040, 0x309F), (0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)),
@@ -22,22 +24,21 @@ _LANG = {"hangul": "ko", "han": "zh", "cyrillic": "ru", "latin": "en"}
 DEFAULT = "en"
 
 
-def _script(ch: str) -> str | None:
-    cp = ord(ch)
-    for script, ranges in _RANGES.items():
-        if any(lo <= cp <= hi for lo, hi in ranges):
-            return script
-    if ch.isalpha() and cp < 0x0250:
-        return "latin"
-    return None
+def _class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges)
+
+
+# One character class per script, so counting is one C-level scan per script instead of a
+# Python loop over every character (this runs on the worker's main thread for every event
+# without `lang`). Latin: alphabetic code points below U+0250 (the ranges above all lie higher).
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    **{script: re.compile(f"[{_class(ranges)}]") for script, ranges in _RANGES.items()},
+    "latin": re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x0250) if chr(c).isalpha()) + "]"),
+}
 
 
 def detect(text: str) -> str:
-    counts = {"hangul": 0, "kana": 0, "han": 0, "cyrillic": 0, "latin": 0}
-    for ch in text:
-        script = _script(ch)
-        if script is not None:
-            counts[script] += 1
+    counts = {script: len(pattern.findall(text)) for script, pattern in _PATTERNS.items()}
     if counts["kana"] and counts["kana"] + counts["han"] > counts["hangul"]:
         return "ja"
     best = max(("hangul", "han", "cyrillic", "latin"), key=lambda s: counts[s])

@@ -83,3 +83,36 @@ def test_masked_mean_pool_ignores_padding():
 )
 def test_script_based_language_detection(text, lang):
     assert detect(text) == lang
+
+
+def _reference_detect(text: str) -> str:
+    """The rules of `pipeline.lang`, character by character (what `detect` was before it
+    counted with one regex scan per script)."""
+    from pipeline.lang import _LANG, _RANGES
+
+    counts = {"hangul": 0, "kana": 0, "han": 0, "cyrillic": 0, "latin": 0}
+    for ch in text:
+        cp = ord(ch)
+        script = next((s for s, ranges in _RANGES.items() if any(lo <= cp <= hi for lo, hi in ranges)), None)
+        if script is None and ch.isalpha() and cp < 0x0250:
+            script = "latin"
+        if script is not None:
+            counts[script] += 1
+    if counts["kana"] and counts["kana"] + counts["han"] > counts["hangul"]:
+        return "ja"
+    best = max(("hangul", "han", "cyrillic", "latin"), key=lambda s: counts[s])
+    return _LANG[best] if counts[best] else "en"
+
+
+def test_detect_equals_the_character_by_character_rules() -> None:
+    import random
+
+    rng = random.Random(5)
+    # code points around every range edge, plus Latin-1 letters and non-letters (µ, ×, ÷, digits)
+    edges = [c + d for lo, hi in ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
+                                   (0x0400, 0x052F), (0x3130, 0x318F), (0xF900, 0xFAFF), (0x20000, 0x2A6DF))
+             for c in (lo, hi) for d in (-1, 0, 1)]
+    pool = [chr(c) for c in edges] + list("abcXYZ µ×÷ªº0123!?ÿĀɏɐ가나다あアカ漢字Жжё") + [" "] * 5
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 30)))
+        assert detect(text) == _reference_detect(text), repr(text)
