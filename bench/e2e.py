@@ -89,6 +89,28 @@ def make_text(i: int) -> tuple[str, str]:
     return f"{en[(i // 2) % len(en)]} That was day {i}.", "en"
 
 
+def send(producer: Any, topic: str, ev: dict[str, Any]) -> None:
+    """Produce one event keyed by its stream, waiting out a full local queue."""
+    while True:
+        try:
+            producer.produce(topic, value=orjson.dumps(ev), key=ev["stream_id"].encode())
+            return
+        except BufferError:
+            producer.poll(0.01)
+
+
+def wait_for(rd: Reader, ids: Any, timeout_s: float) -> dict[str, float]:
+    """When each of `ids` was consumed (those that arrived within `timeout_s`)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        with rd.lock:
+            if all(e in rd.arrived for e in ids):
+                break
+        time.sleep(0.05)
+    with rd.lock:
+        return {e: rd.arrived[e] for e in ids if e in rd.arrived}
+
+
 def run_step(producer: Any, topic: str, rd: Reader, rate: float, seconds: float, max_events: int, drain_s: float,
              start_id: int) -> dict[str, Any]:
     n = min(max_events, max(1, int(rate * seconds)))
@@ -103,24 +125,11 @@ def run_step(producer: Any, topic: str, rd: Reader, rate: float, seconds: float,
         now = time.time()
         ts = datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         eid = f"r{rate:g}-{i}"
-        ev = {"event_id": eid, "stream_id": f"s{i % 50}", "ts": ts, "text": text}
-        while True:
-            try:
-                producer.produce(topic, value=orjson.dumps(ev), key=f"s{i % 50}".encode())
-                break
-            except BufferError:
-                producer.poll(0.01)
+        send(producer, topic, {"event_id": eid, "stream_id": f"s{i % 50}", "ts": ts, "text": text})
         sent[eid] = round(now * 1000) / 1000.0  # what `ts` says (ms precision)
     send_s = time.time() - t0
     producer.flush(30)
-    deadline = time.time() + drain_s
-    while time.time() < deadline:
-        with rd.lock:
-            if all(e in rd.arrived for e in sent):
-                break
-        time.sleep(0.05)
-    with rd.lock:
-        got = {e: rd.arrived[e] for e in sent if e in rd.arrived}
+    got = wait_for(rd, sent, drain_s)
     lat = [(got[e] - sent[e]) * 1000.0 for e in got]
     last = max(got.values()) if got else t0
     return {
@@ -149,22 +158,9 @@ def burst(producer: Any, topic: str, rd: Reader, n: int, start_id: int, timeout_
         text, _ = make_text(i)
         eid = f"burst-{i}"
         ids.append(eid)
-        ev = {"event_id": eid, "stream_id": f"s{i % 50}", "text": text}
-        while True:
-            try:
-                producer.produce(topic, value=orjson.dumps(ev), key=f"s{i % 50}".encode())
-                break
-            except BufferError:
-                producer.poll(0.01)
+        send(producer, topic, {"event_id": eid, "stream_id": f"s{i % 50}", "text": text})
     producer.flush(30)
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        with rd.lock:
-            if all(e in rd.arrived for e in ids):
-                break
-        time.sleep(0.05)
-    with rd.lock:
-        times = sorted(rd.arrived[e] for e in ids if e in rd.arrived)
+    times = sorted(wait_for(rd, ids, timeout_s).values())
     if len(times) < n:
         raise RuntimeError(f"burst: {len(times)} of {n} results within {timeout_s}s")
     return {"events": n, "seconds": round(times[-1] - t0, 2), "results_per_s": round(n / (times[-1] - t0), 1)}

@@ -162,6 +162,50 @@ def mixed_lengths(pipe: Any, seconds: float) -> dict[str, Any]:
             "speedup": round(pct(padded, 50) / pct(bucketed, 50), 2), "iters": len(bucketed)}
 
 
+def compile_gain(pipe: Any, seconds: float, cells: list[tuple[int, int]]) -> dict[str, Any]:
+    """REDHEART_COMPILE, measured: the first `transformers` encoder's forward eager vs under
+    `torch.compile(dynamic=True)`, interleaved per iteration on the same prepared batches;
+    plus the one-time compile cost (what the worker pays at start-up)."""
+    encoder = next((e for e in pipe.encoders if hasattr(e, "model")), None)
+    if encoder is None:
+        return {}
+    eager = encoder.model
+    compiled = torch.compile(eager, dynamic=True)
+    dev = pipe.device
+    rows = []
+    try:
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            for texts in (["warm-up"], ["a warm-up text", "a longer warm-up text with more words in it"]):
+                encoder.model = compiled
+                encoder.forward(encoder.tokenize(texts))
+            sync(dev)
+            compile_s = time.perf_counter() - t0
+            for batch, tokens in cells:
+                text = text_of_tokens(pipe.count_tokens, tokens)
+                prepared = encoder.tokenize([text] * batch)
+                times: dict[str, list[float]] = {"eager": [], "compiled": []}
+                for model in (eager, compiled):  # warm both on this shape
+                    encoder.model = model
+                    encoder.forward(prepared)
+                t_start = time.perf_counter()
+                while len(times["eager"]) < 3 or time.perf_counter() - t_start < seconds:
+                    for name, model in (("eager", eager), ("compiled", compiled)):
+                        encoder.model = model
+                        sync(dev)
+                        t0 = time.perf_counter()
+                        encoder.forward(prepared)
+                        sync(dev)
+                        times[name].append(time.perf_counter() - t0)
+                e50, c50 = pct(times["eager"], 50), pct(times["compiled"], 50)
+                rows.append({"batch": batch, "tokens": tokens, "iters": len(times["eager"]),
+                             "eager_ms_p50": round(e50 * 1e3, 2), "compiled_ms_p50": round(c50 * 1e3, 2),
+                             "speedup": round(e50 / c50, 2)})
+    finally:
+        encoder.model = eager
+    return {"encoder": encoder.name, "compile_s": round(compile_s, 1), "cells": rows}
+
+
 def cache_hit(pipe: Any, iters: int = 2000) -> dict[str, Any]:
     """SPEC §5 "cache hit < 1 ms in-process": the worker's whole path for one event whose
     analysis is cached — cache key + lookup, the stream's Kalman/state update, the result
@@ -216,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
                     help="REDHEART_DTYPE: auto = bfloat16 on CUDA, float32 on the CPU")
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak dense bf16 TFLOP/s (MFU)")
+    ap.add_argument("--no-compile-check", dest="compile_check", action="store_false",
+                    help="skip the torch.compile comparison (REDHEART_COMPILE)")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     if max(args.batches) > 256:
@@ -261,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     print(mixed, flush=True)
     hit = cache_hit(pipe)
     print("cache hit", hit, flush=True)
+    gain = compile_gain(pipe, args.seconds, [(8, 16), (64, 16), (8, 128), (64, 128)]) if args.compile_check else {}
+    print("torch.compile", gain, flush=True)
     for r in rows:
         one = next((x for x in rows if x["batch"] == 1 and x["target_tokens"] == r["target_tokens"]), None)
         r["speedup_vs_batch1"] = round(r["events_per_s"] / one["events_per_s"], 2) if one else None
@@ -286,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": rows,
         "mixed_lengths": mixed,
         "cache_hit": hit,
+        "torch_compile": gain,
     }
     name = "model" if (args.profile, dev.type) == ("small", "cpu") else f"model-{args.profile}-{dev.type}"
     path = write_json(name, report)
@@ -324,7 +373,14 @@ def main(argv: list[str] | None = None) -> int:
             "(key + lookup, Kalman/state update, result built and serialized; the producer call captured, no "
             f"broker), {hit['iters']} events of one stream: p50 **{hit['p50_ms']} ms**, p99 {hit['p99_ms']} ms, "
             f"max {hit['max_ms']} ms (result {hit['result_bytes']} bytes; every 8th event also refreshes the "
-            "stream's SURD and spectra).",
+            "stream's SURD and spectra)."
+            + (f"\n\n`torch.compile` (REDHEART_COMPILE): {gain['encoder']}'s forward, eager vs "
+               f"`torch.compile(dynamic=True)`, interleaved on the same batches; compiling took {gain['compile_s']} s "
+               "(paid once at start-up).\n\n"
+               + md_table(["batch", "tokens", "iters", "eager ms p50", "compiled ms p50", "speed-up"],
+                          [[c["batch"], c["tokens"], c["iters"], c["eager_ms_p50"], c["compiled_ms_p50"], c["speedup"]]
+                           for c in gain["cells"]])
+               if gain else ""),
         )
     return 0
 

@@ -180,7 +180,9 @@ def attribute(
     ignored. `max_rows` bounds the rows (events x path points) of one forward/backward."""
     alphas, weights = _path(method, steps)
     device = encoder.device
-    model = encoder.model
+    # the eager module under a torch.compile wrapper: the gradient path through inputs_embeds
+    # would be a second compiled graph, built on the first explained batch
+    model = getattr(encoder.model, "_orig_mod", encoder.model)
     if model.training:
         raise ValueError(f"encoder {encoder.name!r} is in training mode; explanations need eval mode")
     ids = prepared["input_ids"].to(device)

@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             num_threads=settings.num_threads,
             encoder_paths=settings.encoder_paths or None,
             dtype=settings.dtype,
+            compile=settings.compile,
         )
     except PipelineError as exc:  # unloadable model, bad checkpoint, missing device
         raise StartupRefused(str(exc)) from None

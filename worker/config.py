@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         None, max_length=200, description="stable member name, kept across restarts (e.g. the pod name); default: host name"
     )
     device: str = Field("auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    compile: bool = Field(
+        False,
+        description="torch.compile the transformers encoders (dynamic shapes), compiled at start-up "
+        "(tens of seconds on a CPU); docs/BENCHMARKS.md measures it",
+    )
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="weights and activations: auto = bfloat16 on CUDA, float32 on the CPU"
     )

@@ -13,7 +13,7 @@ from tests.brokers import Broker
 from tests.faults.report import delivery_figures, record
 from tests.faults.test_hostile import rss_mb
 from tests.faults.test_kill import TEXTS
-from tests.integration.harness import WorkerProcess, parse_metrics, read_topics, settings_for, worker_env
+from tests.integration.harness import WorkerProcess, event_id_of, parse_metrics, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
 from worker.produce import produce_lines
@@ -37,7 +37,7 @@ def test_full_producer_queue_pauses(embedded: Broker, prefix: str, tmp_path: Pat
         worker.wait_ready()
         base = rss_mb(worker.proc.pid)  # type: ignore[union-attr]
         produce_lines([orjson.dumps(e) for e in events], s)
-        got = read_topics(embedded, {s.results_topic: EVENTS}, timeout_s=300)
+        got = read_topics(embedded, {s.results_topic: EVENTS}, timeout_s=300, distinct=event_id_of)
         peak = rss_mb(worker.proc.pid)  # type: ignore[union-attr]
         metrics = parse_metrics(worker.get("/metrics")[1].decode())
     finally:

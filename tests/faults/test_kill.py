@@ -18,7 +18,7 @@ import pytest
 
 from tests.brokers import Broker
 from tests.faults.report import delivery_figures, record
-from tests.integration.harness import WorkerProcess, read_topics, settings_for, worker_env
+from tests.integration.harness import WorkerProcess, event_id_of, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
 from worker.produce import produce_lines
@@ -57,7 +57,7 @@ def test_sigkill_loses_nothing(broker: Broker, prefix: str, tmp_path: Path, deli
             worker = WorkerProcess(env).start(tmp_path)
         worker.wait_ready()
         produce_lines([orjson.dumps(e) for e in chunks[-1]], s)
-        got = read_topics(broker, {s.results_topic: EVENTS}, timeout_s=420)
+        got = read_topics(broker, {s.results_topic: EVENTS}, timeout_s=420, distinct=event_id_of)
     finally:
         code = worker.stop()
     assert code == 0, worker.log()

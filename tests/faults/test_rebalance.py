@@ -15,7 +15,7 @@ import pytest
 from tests.brokers import Broker
 from tests.faults.report import delivery_figures, record
 from tests.faults.test_kill import TEXTS
-from tests.integration.harness import WorkerProcess, read_topics, settings_for, worker_env
+from tests.integration.harness import WorkerProcess, event_id_of, read_topics, settings_for, worker_env
 from worker.devbroker import free_port
 from worker.kafka import create_topics
 from worker.produce import produce_lines
@@ -51,7 +51,7 @@ def test_rebalance_both_ways(broker: Broker, prefix: str, tmp_path: Path) -> Non
             b.wait_ready()
             moves += 2
         produce_lines(chunks[-1], s)
-        got = read_topics(broker, {s.results_topic: EVENTS}, timeout_s=300)
+        got = read_topics(broker, {s.results_topic: EVENTS}, timeout_s=300, distinct=event_id_of)
         assert a.alive() and b.alive()
     finally:
         codes = [w.stop() for w in (a, b) if w.proc is not None]

@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, Message
@@ -124,9 +126,17 @@ def run_to_exit(env: dict[str, str], args: list[str], timeout_s: float = 120.0) 
     return p.returncode, p.stderr.decode(errors="replace")
 
 
-def read_topics(broker: Broker, topics: dict[str, int], timeout_s: float = 240.0) -> dict[str, list[Message]]:
+def event_id_of(msg: Message) -> str:
+    return orjson.loads(msg.value())["event_id"]
+
+
+def read_topics(
+    broker: Broker, topics: dict[str, int], timeout_s: float = 240.0, distinct: Callable[[Message], Any] | None = None
+) -> dict[str, list[Message]]:
     """Read until each topic has at least the wanted count (or time runs out); then a short
-    grace period so that extra (duplicate) records would be seen too."""
+    grace period so that extra (duplicate) records would be seen too. `distinct` (e.g.
+    `event_id_of`): count distinct values instead of records, so that duplicates (expected
+    after a crash in at-least-once) cannot end the reading before every result is there."""
     consumer = Consumer(
         {"bootstrap.servers": broker.bootstrap, "group.id": f"reader-{time.monotonic_ns()}",
          "auto.offset.reset": "earliest", "enable.auto.commit": False, "isolation.level": "read_committed",
@@ -134,17 +144,24 @@ def read_topics(broker: Broker, topics: dict[str, int], timeout_s: float = 240.0
     )
     consumer.subscribe(list(topics))
     got: dict[str, list[Message]] = {t: [] for t in topics}
+    seen: dict[str, set[Any]] = {t: set() for t in topics}
     deadline = time.monotonic() + timeout_s
     grace_until: float | None = None
+
+    def count(t: str) -> int:
+        return len(seen[t]) if distinct is not None else len(got[t])
+
     try:
         while time.monotonic() < deadline:
-            if grace_until is None and all(len(got[t]) >= n for t, n in topics.items()):
+            if grace_until is None and all(count(t) >= n for t, n in topics.items()):
                 grace_until = time.monotonic() + 2.0
             if grace_until is not None and time.monotonic() > grace_until:
                 break
             for msg in consumer.consume(500, 0.2):
                 if msg.error() is None:
                     got[msg.topic()].append(msg)
+                    if distinct is not None:
+                        seen[msg.topic()].add(distinct(msg))
     finally:
         consumer.close()
     return got
