@@ -12,6 +12,7 @@ two calls so the worker can overlap them:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,8 @@ class Pipeline:
         self.cfg = cfg
         self.dtype = dtype  # of the network's (and transformers encoders') weights and activations
         self.compiled = False  # transformers encoders wrapped by torch.compile (`compile_encoders`)
+        # CUDA: forwards run on the pipeline's own stream (see `run`)
+        self._stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
         self.encoders = encoders
         self.vision = vision  # a VisionEncoder when the profile's image kind is `transformers`
         self.advanced: Advanced | None = None  # set by the worker in production-advanced
@@ -377,11 +380,16 @@ class Pipeline:
         return results
 
     def run(self, batch: PreparedBatch) -> list[EventAnalysis]:
+        """On CUDA everything runs on the pipeline's own stream: the token batches arrive in
+        pinned host memory (`TransformersEncoder.tokenize`), so their copies to the device are
+        asynchronous on it, and the one device->host copy at the end synchronizes it. Not yet
+        measured on a GPU (none was lent to the sessions that wrote it)."""
         if len(batch) == 0:
             return []
-        if self.advanced is not None:
-            return self._run_advanced(batch, self.advanced)
-        return self.results(batch, self.run_raw(batch))
+        with contextlib.nullcontext() if self._stream is None else torch.cuda.stream(self._stream):
+            if self.advanced is not None:
+                return self._run_advanced(batch, self.advanced)
+            return self.results(batch, self.run_raw(batch))
 
     def _run_advanced(self, batch: PreparedBatch, adv: Advanced) -> list[EventAnalysis]:
         """The plain forward for the point values, then MC-dropout passes (one batched

@@ -211,6 +211,10 @@ class TransformersEncoder(Encoder):
         }
         if self._with_type_ids:
             out["token_type_ids"] = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+        if self.device.type == "cuda":
+            # page-locked, on the tokenizing (main) thread: the forward's non_blocking copies
+            # to the device are then truly asynchronous
+            out = {k: v.pin_memory() for k, v in out.items()}
         return out
 
     def forward(self, prepared: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -218,14 +222,18 @@ class TransformersEncoder(Encoder):
         padded only to its own longest row (a multiple of 8 on CUDA), so one long text does
         not make every short text of its batch pay for 512 positions. Mask-aware pooling makes
         the answer independent of the padding, hence of the grouping (a test checks it)."""
-        lengths = prepared["attention_mask"].sum(dim=1)
+        lengths = prepared["attention_mask"].sum(dim=1)  # on the host: no device sync for the grouping
         groups = length_buckets(lengths.tolist())
+        if self.device.type == "cuda":
+            # one asynchronous copy per tensor (pinned by `tokenize`); buckets are sliced on the device
+            prepared = {k: v.to(self.device, non_blocking=True) for k, v in prepared.items()}
         if len(groups) == 1:
             return self._forward_rows(prepared, None, int(lengths.max()) if len(lengths) else 0)
         out = torch.empty(len(lengths), self.spec.dim, device=self.device)
         for rows in groups:
             index = torch.tensor(rows, dtype=torch.long)
-            out[index.to(self.device)] = self._forward_rows(prepared, index, int(lengths[index].max()))
+            on_device = index.to(self.device)
+            out[on_device] = self._forward_rows(prepared, on_device, int(lengths[index].max()))
         return out
 
     def _forward_rows(self, prepared: dict[str, torch.Tensor], rows: torch.Tensor | None, longest: int) -> torch.Tensor:

@@ -41,8 +41,18 @@ def test_counts_equal_the_wrapper_and_settings_stay_private(minilm: Transformers
     assert minilm.token_counts(minilm.tokenize(TEXTS)) == [minilm.count_tokens(t) for t in TEXTS]
 
 
-def test_cuda_batches_pad_to_multiples_of_8(minilm: TransformersEncoder) -> None:
-    """The padding rule of the CUDA path, checked on a CPU copy (no GPU needed)."""
+def test_cuda_batches_pad_to_multiples_of_8_in_pinned_memory(
+    minilm: TransformersEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CUDA path's batches, checked on a CPU copy (no GPU needed): padded to multiples
+    of 8, and handed to `pin_memory` (recorded here; pinning itself needs a CUDA driver)."""
+    pinned: list[tuple[int, ...]] = []
+
+    def pin(t: torch.Tensor) -> torch.Tensor:
+        pinned.append(tuple(t.shape))
+        return t
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin)
     enc = TransformersEncoder.__new__(TransformersEncoder)
     enc.__dict__.update(minilm.__dict__)
     enc.device = torch.device("cuda")
@@ -51,5 +61,6 @@ def test_cuda_batches_pad_to_multiples_of_8(minilm: TransformersEncoder) -> None
                             return_tensors="pt", pad_to_multiple_of=8)
     got = enc.tokenize(TEXTS[:2])
     assert got["input_ids"].shape[1] % 8 == 0
+    assert len(pinned) == len(got) and all(shape == tuple(got["input_ids"].shape) for shape in pinned)
     for key in want:
         assert torch.equal(got[key], want[key]), key
