@@ -29,5 +29,5 @@ cp "$src"/{tokenizer.json,tokenizer_config.json,special_tokens_map.json,vocab.tx
 du -sh .whl
 cat <<'CMD'
 Run there (carry [".whl"]), e.g.:
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 REDHEART_BENCH_TOKENIZER=$PWD/.whl/tokenizer && nvidia-smi -L && python3 -m bench.model --profile production --device cuda --batches 1 8 64 128 256 --tokens 16 64 128 512 && python3 -m bench.e2e --profile production --device cuda --tokens 128 --delivery at-least-once && cp bench/results/*-production-cuda.json docs/BENCHMARKS.md $OUT/
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 REDHEART_BENCH_TOKENIZER=$PWD/.whl/tokenizer && nvidia-smi -L && python3 -m bench.model --profile production --device cuda --max-batch-tokens 131072 && python3 -m bench.e2e --profile production --device cuda --tokens 128 --delivery at-least-once && cp bench/results/*-production-cuda.json docs/BENCHMARKS.md $OUT/
 CMD

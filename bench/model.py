@@ -251,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="small", choices=["small", "production"],
                     help="production: random-weight stand-in encoders (bench/stand_ins.py)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64], help="batch sizes (up to 256)")
-    ap.add_argument("--tokens", type=int, nargs="+", default=[16, 64, 128], help="tokens per text (first encoder)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64, 256], help="batch sizes (up to 256)")
+    ap.add_argument("--tokens", type=int, nargs="+", default=[16, 64, 128, 512], help="tokens per text (first encoder)")
+    ap.add_argument("--max-batch-tokens", type=int, default=16384,
+                    help="skip cells above this many tokens per batch (the worker's REDHEART_MAX_BATCH_TOKENS "
+                         "never forms them)")
     ap.add_argument("--seconds", type=float, default=3.0, help="time budget per cell (soft)")
     ap.add_argument("--min-iters", type=int, default=2)
     ap.add_argument("--max-iters", type=int, default=50)
@@ -295,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for tokens in args.tokens:
         for batch in args.batches:
+            if batch * tokens > args.max_batch_tokens and batch > 1:
+                continue
             r = run_cell(pipe, batch, tokens, args.seconds, args.min_iters, args.max_iters)
             r["own_gflop_per_s"] = round(own_flops * batch / r.pop("_net_s") / 1e9, 2)
             flops = own_flops + sum(encoder_flops(sh, t) for sh, t in zip(shapes, r["tokens_per_encoder"]))
@@ -356,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             f"## Pipeline alone (`python -m bench.model --profile {args.profile} --device {args.device}`)\n\n"
             f"Device: {where}, {str(pipe.dtype).removeprefix('torch.')}. Profile `{args.profile}`: {enc_names} + our network ({counts['total']:,} parameters, "
             f"{own_flops / 1e6:.2f} MFLOP/event). Weights: {weights} — throughput does not depend on weight values. "
-            "Texts: English sentences repeated to the first encoder's token count shown. `events/s` = batch x "
+            f"Cells with batch × tokens above {args.max_batch_tokens:,} (REDHEART_MAX_BATCH_TOKENS) are left out: the "
+            "worker never forms such batches. Texts: English sentences repeated to the first encoder's token count shown. `events/s` = batch x "
             "iterations / total `analyze` time (prepare incl. language detection + tokenization, all encoders, our "
             "network, the one device→host copy, result building). `encoders share` = sum of `encoder.encode(texts)` "
             "times / `analyze` time, measured interleaved; `non-encoder share` = 1 − that (negative or noisy values: "
