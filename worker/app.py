@@ -4,9 +4,9 @@ One thread owns the consumer, the batcher, the state and the producer. With
 `overlap` (the default) the model's `run` goes to a second thread, one batch at a time,
 so the forward of batch N overlaps the CPU work around it (SPEC §4):
 
-    main:  consume/decode -> batcher -> take N: cache lookups, tokenize N
-           -> wait for N-1's forward -> submit N -> N-1: state, results, produce -> ...
-    model:                                 [ forward + heads of N ]
+    main:  consume/decode -> batcher -> take N: cache lookups, tokenize N -> submit N
+           -> N-1: wait for its forward, then state, results, produce -> ...
+    model:  [ forward + heads of N-1 ][ forward + heads of N (queued, starts at once) ]
 
 Results still leave in batch order (N-1 is finished before N), so a stream's events are
 applied in offset order. Only the model thread runs the forward; everything Kafka stays
@@ -133,6 +133,7 @@ class InFlight:
     misses: list[int]
     future: Future[tuple[list[EventAnalysis], float]] | None = None
     fresh: list[EventAnalysis | Rejection] | None = None  # filled for inline runs
+    error: Exception | None = None  # why the misses' batch was rejected (prepare or forward)
     model_s: float = 0.0
     prepared: Any = field(default=None, repr=False)
 
@@ -378,17 +379,21 @@ class Worker:
             self._finish(b, gone)
 
     def _start(self, batch: list[Pending[Work]]) -> InFlight:
-        """Cache lookups, then tokenization of the misses (main thread)."""
+        """A batch taken from the batcher: its size metrics, then `_open`."""
         works = [p.item for p in batch]
         self.metrics.batch_size.observe(len(works))
         self.metrics.batch_tokens.observe(sum(p.tokens for p in batch))
+        return self._open(works)
+
+    def _open(self, works: list[Work]) -> InFlight:
+        """Cache lookups, then tokenization of the misses (main thread)."""
         b = InFlight(works, time.time(), *self._lookup(works))
         if b.misses:
             t0 = time.perf_counter()
             try:
                 b.prepared = self._prepare([works[i] for i in b.misses])
-            except MODEL_REJECTIONS:
-                b.prepared = None  # `_finish` isolates the event(s) that cannot be prepared
+            except MODEL_REJECTIONS as exc:
+                b.error = exc  # `_resolve` isolates the event(s) that cannot be prepared
             self.metrics.stage_seconds.labels(stage="tokenize").observe(time.perf_counter() - t0)
         return b
 
@@ -400,8 +405,8 @@ class Worker:
         else:
             try:
                 b.fresh, b.model_s = self._run_model(b.prepared)  # type: ignore[assignment]
-            except MODEL_REJECTIONS:
-                b.fresh = None
+            except MODEL_REJECTIONS as exc:
+                b.error = exc
         b.prepared = None
 
     def _run_model(self, prepared: Any) -> tuple[list[EventAnalysis], float]:
@@ -412,22 +417,27 @@ class Worker:
         self.metrics.stage_seconds.labels(stage="model").observe(model_s)
         return out, model_s
 
-    def _finish(self, b: InFlight, gone: set[tuple[str, int]] | None = None) -> None:
-        """The forward's outcome (poison events isolated), then state and results in
-        arrival order. `gone`: partitions lost meanwhile, whose events get nothing."""
+    def _resolve(self, b: InFlight) -> None:
+        """Every miss's outcome into `b.outcomes` (and the cache): the batch's results, or,
+        when the model rejected the batch, each event's own (`_isolate`)."""
+        if not b.misses:
+            return
         fresh = b.fresh
         if b.future is not None:
             try:
                 fresh, b.model_s = b.future.result()  # a crash on the model thread re-raises here
-            except MODEL_REJECTIONS:
-                fresh = None
-        if b.misses:
-            miss_works = [b.works[i] for i in b.misses]
-            if fresh is None:
-                t0 = time.perf_counter()
-                fresh = self._isolate(miss_works)
-                b.model_s = time.perf_counter() - t0
-            self._store(b, fresh)
+            except MODEL_REJECTIONS as exc:
+                b.error = exc
+        if fresh is None:
+            t0 = time.perf_counter()
+            fresh = self._isolate([b.works[i] for i in b.misses], b.error)
+            b.model_s = time.perf_counter() - t0
+        self._store(b, fresh)
+
+    def _finish(self, b: InFlight, gone: set[tuple[str, int]] | None = None) -> None:
+        """The batch's outcomes, then state and results in arrival order. `gone`:
+        partitions lost meanwhile, whose events get nothing."""
+        self._resolve(b)
         works, outcomes, cached = b.works, b.outcomes, b.cached
         if gone:
             keep = [i for i, w in enumerate(works) if (w.topic, w.partition) not in gone]
@@ -543,12 +553,11 @@ class Worker:
                 self.cache.put(b.keys[i], outcome)  # type: ignore[arg-type]
 
     def _compute(self, works: list[Work]) -> tuple[list[EventAnalysis | Rejection], list[bool], float]:
-        """(outcome per event, whether it came from the cache, model seconds), inline."""
-        b = InFlight(works, time.time(), *self._lookup(works))
-        if b.misses:
-            t0 = time.perf_counter()
-            self._store(b, self._analyze_isolating([works[i] for i in b.misses]))
-            b.model_s = time.perf_counter() - t0
+        """(outcome per event, whether it came from the cache, model seconds): the batch
+        path's own steps, inline and without producing anything."""
+        b = self._open(works)
+        self._submit(b)
+        self._resolve(b)
         return b.outcomes, b.cached, b.model_s  # type: ignore[return-value]
 
     def _prepare(self, works: list[Work]) -> Any:
@@ -561,19 +570,13 @@ class Worker:
             return self._model_thread.submit(self._run_model, prepared).result()[0]
         return self._run_model(prepared)[0]
 
-    def _analyze_isolating(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
-        """Run the batch; if the model rejects it, find the poison events one by one."""
-        try:
-            return list(self._analyze(works))
-        except MODEL_REJECTIONS as batch_exc:
-            if len(works) == 1:
-                return [Rejection("model_rejected", f"{type(batch_exc).__name__}: {batch_exc}"[:2000])]
-            return self._isolate(works)
-
-    def _isolate(self, works: list[Work]) -> list[EventAnalysis | Rejection]:
-        """Each event alone. Events that fail alone are `model_rejected`; a batch whose every
-        event fails alone is not poison input but a broken model or device: that propagates
-        (crash-only)."""
+    def _isolate(self, works: list[Work], batch_error: Exception | None) -> list[EventAnalysis | Rejection]:
+        """The model rejected these events' batch (`batch_error`): find the poison events
+        one by one. A single event is rejected with the batch's error as it stands. Events
+        that fail alone are `model_rejected`; a batch whose every event fails alone is not
+        poison input but a broken model or device: that propagates (crash-only)."""
+        if len(works) == 1 and batch_error is not None:
+            return [Rejection("model_rejected", f"{type(batch_error).__name__}: {batch_error}"[:2000])]
         outcomes: list[EventAnalysis | Rejection] = []
         last: Exception | None = None
         for w in works:

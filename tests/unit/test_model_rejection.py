@@ -125,3 +125,22 @@ def test_a_lost_partition_gets_nothing_from_the_batch_in_flight(real: Pipeline) 
     w._finish_inflight(gone={("in", 1)})
     assert w.out == [("result", "e0", 1), ("result", "e1", 2)]
     w._model_thread.shutdown()
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_lone_rejected_event_is_a_dead_letter_not_a_crash(real: Pipeline, overlap: bool) -> None:
+    """A batch of one that the model rejects is that event's problem (as in `_compute`), on
+    the pipelined path too: one `model_rejected` dead letter, and the next batch goes on."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = Recording(Settings(cache_size=0, overlap=overlap), Poisoned(real, "POISON"))
+    if overlap:
+        w._model_thread = ThreadPoolExecutor(max_workers=1)
+    ws = works(["POISON alone", "fine after it"])
+    w._advance(pending(ws[:1]))
+    w._advance(pending(ws[1:]))
+    w._finish_inflight()
+    assert w.out == [("model_rejected", "e0", None), ("result", "e1", 1)]
+    assert w._compute(works(["POISON alone"]))[0][0].error_class == "model_rejected"  # type: ignore[union-attr]
+    if w._model_thread is not None:
+        w._model_thread.shutdown()
