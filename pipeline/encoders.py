@@ -166,9 +166,7 @@ class TransformersEncoder(Encoder):
         hidden = getattr(model.config, "hidden_size", None)
         if hidden != spec.dim:
             raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has hidden size {hidden}, profile expects {spec.dim}")
-        max_positions = getattr(model.config, "max_position_embeddings", spec.max_tokens)
-        # RoBERTa reserves two positions for padding offsets (514 -> 512 usable).
-        self.max_length = min(spec.max_tokens, max_positions - (2 if model.config.model_type == "roberta" else 0))
+        self.max_length = usable_length(spec, model.config)
         self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured"
@@ -238,9 +236,7 @@ class TransformersEncoder(Encoder):
 
     def _forward_rows(self, prepared: dict[str, torch.Tensor], rows: torch.Tensor | None, longest: int) -> torch.Tensor:
         width = -(-longest // 8) * 8 if self.device.type == "cuda" else longest
-        width = max(1, min(width, prepared["input_ids"].shape[1]))
-        if self.tokenizer.padding_side != "right":  # trimming columns assumes padding at the end
-            width = prepared["input_ids"].shape[1]
+        width = max(1, min(width, prepared["input_ids"].shape[1]))  # padding is on the right (checked at load)
         inputs = {
             k: (v if rows is None else v.index_select(0, rows))[:, :width].to(self.device, non_blocking=True)
             for k, v in prepared.items()
@@ -317,15 +313,29 @@ def build_encoders(
     return [build_encoder(spec, device, num_threads, dtype) for spec in cfg.encoders]
 
 
-def build_meta_encoder(spec: EncoderSpec) -> nn.Module:
-    """The encoder's architecture on the `meta` device, from the kept config JSON:
-    no weights, no download, no memory. Used to count parameters, never to run."""
+def usable_length(spec: EncoderSpec, config: Any) -> int:
+    """Tokens per text the encoder takes: the profile's limit, within the model's positions
+    (RoBERTa reserves two for its padding offset: 514 -> 512 usable)."""
+    max_positions = getattr(config, "max_position_embeddings", spec.max_tokens)
+    return min(spec.max_tokens, max_positions - (2 if config.model_type == "roberta" else 0))
+
+
+def architecture_config(spec: EncoderSpec) -> Any:
+    """The encoder's `transformers` config from the JSON kept in `CONFIG_DIR` (no download)."""
     if spec.config_file is None:
         raise ModelLoadError(f"encoder {spec.name!r}: no architecture config kept in {CONFIG_DIR}")
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
     raw = json.loads((CONFIG_DIR / spec.config_file).read_text())
     fields = {k: v for k, v in raw.items() if not k.startswith("_")}
-    config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def build_meta_encoder(spec: EncoderSpec) -> nn.Module:
+    """The encoder's architecture on the `meta` device, from the kept config JSON:
+    no weights, no download, no memory. Used to count parameters, never to run."""
+    from transformers import AutoModel
+
+    config = architecture_config(spec)
     with torch.device("meta"):
         return AutoModel.from_config(config)
