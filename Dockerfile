@@ -56,7 +56,8 @@ ARG UID=10001
 LABEL org.opencontainers.image.title="redheart-worker" \
       org.opencontainers.image.description="Red Heart Kafka stream worker"
 RUN useradd --uid "${UID}" --gid 0 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin redheart \
-    && mkdir -p /models /tmp/hf \
+    && mkdir -p /models /tmp/hf /var/lib/redheart \
+    && chown "${UID}:0" /var/lib/redheart \
     && chmod 1777 /tmp
 COPY --from=builder /opt/venv /opt/venv
 COPY --chown=${UID}:0 ${MODELS_DIR}/ /models/

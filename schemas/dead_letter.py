@@ -22,6 +22,8 @@ ErrorClass = Literal[
     "unsupported_modality",
     "invalid_modality",
     "model_rejected",
+    "invalid_timestamp",  # event time outside the window the worker accepts (see worker/decode.py)
+    "internal_error",  # any other exception while handling this one record (the worker goes on)
 ]
 
 HEADER_ERROR_CLASS = "error.class"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas import labels as L
 from schemas._base import Strict
@@ -26,6 +27,9 @@ MAX_METADATA_KEYS = 64
 MAX_METADATA_DEPTH = 16
 MAX_METADATA_BYTES = 16 * 1024
 SUPPORTED_MAJOR = "1"
+# RFC 3339 date-time: a date, a time and an explicit offset. Anything looser (a bare number
+# such as "-1", a date alone) is refused rather than guessed at.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def _b64(value: str, limit: int, what: str) -> str:
@@ -38,21 +42,65 @@ def _b64(value: str, limit: int, what: str) -> str:
     return value
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, iteratively (no recursion to exhaust)."""
-    deepest, stack = 0, [(value, 1)]
+def _metadata_bounds(value: Any, max_depth: int, max_bytes: int) -> str | None:
+    """Why `value` is too deep or too large for metadata, or None; walks iteratively (no
+    recursion to exhaust) and stops at the first bound crossed, so a 16 MiB value costs a
+    few thousand steps, not a full walk and a full serialization. Sizes are a lower bound
+    of the JSON text (strings and keys by length, 1 byte per punctuation and number digit
+    beyond); the exact check on the serialized text follows for what passes."""
+    size, stack = 0, [(value, 1)]
     while stack:
         node, level = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in node.values())
-        elif isinstance(node, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in node)
-    return deepest
+        if isinstance(node, (dict, list)):
+            if level > max_depth:
+                return f"metadata is nested more than {max_depth} levels deep"
+            size += 2
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    size += len(key) + 3
+                    stack.append((child, level + 1))
+            else:
+                size += len(node)
+                stack.extend((child, level + 1) for child in node)
+        elif isinstance(node, str):
+            size += len(node) + 2
+        else:
+            size += 1
+        if size > max_bytes:
+            return f"metadata is over the {max_bytes}-byte limit as JSON"
+    return None
 
 
-class ImagePart(Strict):
+def _timestamp(v: Any) -> datetime:
+    """`ts` from epoch milliseconds or RFC 3339 text. Out-of-range numbers (1e20 ms lies past
+    year 9999) raise OverflowError/OSError in the C library: they become validation errors
+    here, so a hostile `ts` is a dead letter, never an exception that escapes."""
+    if isinstance(v, datetime):
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ValueError("ts must be RFC 3339 text or epoch milliseconds")
+    if isinstance(v, str):
+        if not _RFC3339.fullmatch(v):
+            raise ValueError("ts text must be an RFC 3339 date-time with a timezone offset, e.g. 2026-01-01T00:00:00Z")
+        try:
+            return datetime.fromisoformat(v.upper().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"ts is not a valid date-time: {exc}") from None
+    try:
+        return datetime.fromtimestamp(v / 1000.0, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("ts in epoch milliseconds is out of range") from None
+
+
+class StrictInput(Strict):
+    """Input is read strictly: no coercion of types (a boolean is not a number, "-1" is not a
+    timestamp), because a producer's type error should be a dead letter with the field named,
+    not a silently different event."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class ImagePart(StrictInput):
     format: Literal["jpeg", "png"]
     data: str = Field(description=f"base64, at most {MAX_IMAGE_BYTES} bytes decoded")
 
@@ -62,7 +110,7 @@ class ImagePart(Strict):
         return _b64(v, MAX_IMAGE_BYTES, "image")
 
 
-class AudioPart(Strict):
+class AudioPart(StrictInput):
     format: Literal["wav", "pcm_s16le"]
     data: str = Field(description=f"base64, at most {MAX_AUDIO_BYTES} bytes decoded")
     sample_rate: Annotated[int, Field(ge=4000, le=192_000)] | None = Field(
@@ -81,14 +129,14 @@ class AudioPart(Strict):
         return self
 
 
-class Signal(Strict):
+class Signal(StrictInput):
     sample_rate: Annotated[float, Field(gt=0.0, le=100_000.0)]
     values: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
         min_length=1, max_length=MAX_SIGNAL_SAMPLES
     )
 
 
-class Biosignals(Strict):
+class Biosignals(StrictInput):
     eeg: Signal | None = None
     ecg: Signal | None = None
     gsr: Signal | None = None
@@ -100,7 +148,7 @@ class Biosignals(Strict):
         return self
 
 
-class InputEvent(Strict):
+class InputEvent(StrictInput):
     schema_version: str = Field(
         default=L.SCHEMA_VERSION, pattern=r"^\d+(\.\d+)?$", description="major.minor; major must be 1"
     )
@@ -134,11 +182,7 @@ class InputEvent(Strict):
     @field_validator("ts", mode="before")
     @classmethod
     def _epoch_ms(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("ts must be RFC 3339 text or epoch milliseconds")
-        if isinstance(v, (int, float)):
-            return datetime.fromtimestamp(v / 1000.0, tz=timezone.utc)
-        return v
+        return None if v is None else _timestamp(v)
 
     @field_validator("ts")
     @classmethod
@@ -167,9 +211,9 @@ class InputEvent(Strict):
         serialize there: a nesting bomb must fail here, as a dead letter, not at produce time."""
         if len(v) > MAX_METADATA_KEYS:
             raise ValueError(f"metadata has {len(v)} keys, over the {MAX_METADATA_KEYS}-key limit")
-        depth = _depth(v)
-        if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"metadata is nested {depth} levels deep, over the {MAX_METADATA_DEPTH}-level limit")
+        why = _metadata_bounds(v, MAX_METADATA_DEPTH, MAX_METADATA_BYTES)
+        if why is not None:
+            raise ValueError(why)
         size = len(json.dumps(v, ensure_ascii=False, default=str).encode("utf-8"))
         if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata is {size} bytes as JSON, over the {MAX_METADATA_BYTES}-byte limit")

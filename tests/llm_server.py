@@ -13,7 +13,9 @@ Its behaviour is switchable at run time, globally or only for requests whose bod
 a given string (so one test can make one event slow and the others fast):
 `ok`, `slow` (ok after `delay_ms`), `error` (HTTP `status`, an OpenAI-style error body),
 `garbage` (200 with a non-JSON body), `empty` (content null), `malformed` (valid JSON
-without `choices`). An `ok` answer is derived from the request -- it names the
+without `choices`), `huge` (a valid completion whose body is `size` bytes, written in 64 KiB
+pieces with a Content-Length, or `chunked` without one; a client that stops reading shows up
+in `aborted_count`). `gzip=True` sends any 200 answer gzip-compressed. An `ok` answer is derived from the request -- it names the
 `dominant_emotion:` found in the prompt -- so a test can tell which event an answer
 belongs to. It counts requests, connections and finished responses, records the last
 body and headers, and the peak number of requests handled at once.
@@ -25,8 +27,10 @@ Usage: `with FakeOpenAIServer() as srv: ... srv.base_url ...`, or standalone:
 from __future__ import annotations
 
 import argparse
+import gzip as gzip_lib
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Mode = Literal["ok", "slow", "error", "garbage", "empty", "malformed"]
+Mode = Literal["ok", "slow", "error", "garbage", "empty", "malformed", "huge"]
 _EMOTION = re.compile(r"dominant_emotion:\s*([^\s,;]+)")
 
 
@@ -43,12 +47,19 @@ class _Server(ThreadingHTTPServer):
     # which a client sees as a 1 s SYN retry or a connection error, not as the LLM's latency
     request_queue_size = 256
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)  # a client that hung up is no error
+
 
 @dataclass(frozen=True)
 class Behaviour:
     mode: Mode = "ok"
     delay_ms: float = 0.0
     status: int = 503
+    size: int = 0  # huge: body bytes
+    chunked: bool = False  # huge: Transfer-Encoding chunked, no Content-Length
+    gzip: bool = False  # 200 answers gzip-compressed (Content-Encoding: gzip)
 
 
 def answer_for(messages: list[dict[str, Any]]) -> str:
@@ -156,13 +167,16 @@ class FakeOpenAIServer:
     # ---- behaviour
 
     def behave(
-        self, mode: Mode = "ok", *, delay_ms: float = 0.0, status: int = 503, when: str | None = None
+        self, mode: Mode = "ok", *, delay_ms: float = 0.0, status: int = 503, when: str | None = None,
+        size: int = 0, chunked: bool = False, gzip: bool = False,
     ) -> None:
         """Set the behaviour for all requests, or (with `when`) for requests whose raw body
         contains that string; later rules for the same string replace earlier ones."""
         if mode == "slow" and delay_ms <= 0:
             raise ValueError("slow needs delay_ms > 0")
-        b = Behaviour(mode, delay_ms, status)
+        if mode == "huge" and size <= 0:
+            raise ValueError("huge needs size > 0")
+        b = Behaviour(mode, delay_ms, status, size, chunked, gzip)
         with self._lock:
             if when is None:
                 self._default = b
@@ -178,6 +192,7 @@ class FakeOpenAIServer:
         with self._lock:
             self.request_count = 0  # POSTs received
             self.completed_count = 0  # POSTs whose handling finished (answer written or not)
+            self.aborted_count = 0  # answers the client stopped reading (broken pipe / reset)
             self.connection_count = 0
             self.in_flight = 0
             self.max_in_flight = 0
@@ -233,15 +248,51 @@ class FakeOpenAIServer:
                 h._raw(200, b"<html>502 upstream garbage", "application/json")
             elif b.mode == "malformed":
                 h._json(200, {"id": "x", "object": "chat.completion", "model": self.model})
+            elif b.mode == "huge":
+                self._huge(h, body, b)
             else:
                 content = None if b.mode == "empty" else answer_for(body["messages"])
-                h._json(200, self._completion(body, content))
+                if b.gzip:
+                    self._send(h, json.dumps(self._completion(body, content)).encode(), b)
+                else:
+                    h._json(200, self._completion(body, content))
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): its answer goes nowhere, as it should
+            with self._lock:  # the client gave up (timeout, size limit): the answer goes nowhere
+                self.aborted_count += 1
         finally:
             with self._lock:
                 self.in_flight -= 1
                 self.completed_count += 1
+
+    def _huge(self, h: Any, body: dict[str, Any], b: Behaviour) -> None:
+        """A valid completion of `b.size` bytes: its content is the normal answer padded with
+        words, so a client without a size limit would parse it and answer `ok`."""
+        shell = json.dumps(self._completion(body, "")).encode()
+        pad = max(0, b.size - len(shell))
+        content = (answer_for(body["messages"]) + " word" * (pad // 5 + 1))[:pad]
+        self._send(h, json.dumps(self._completion(body, content)).encode(), b)
+
+    def _send(self, h: Any, data: bytes, b: Behaviour) -> None:
+        if b.gzip:
+            data = gzip_lib.compress(data, 9)
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        if b.gzip:
+            h.send_header("Content-Encoding", "gzip")
+        if b.chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        view = memoryview(data)
+        for i in range(0, len(data), 65536):
+            piece = view[i : i + 65536]
+            if b.chunked:
+                h.wfile.write(b"%x\r\n" % len(piece) + piece.tobytes() + b"\r\n")
+            else:
+                h.wfile.write(piece)
+        if b.chunked:
+            h.wfile.write(b"0\r\n\r\n")
 
     def _completion(self, body: dict[str, Any], content: str | None) -> dict[str, Any]:
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict))
@@ -270,12 +321,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Local OpenAI-compatible fake helper LLM")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--model", default="fake-oss")
-    ap.add_argument("--mode", default="ok", choices=["ok", "slow", "error", "garbage", "empty", "malformed"])
+    ap.add_argument("--mode", default="ok", choices=["ok", "slow", "error", "garbage", "empty", "malformed", "huge"])
+    ap.add_argument("--size", type=int, default=48 * 1024 * 1024, help="huge: body bytes")
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--status", type=int, default=503)
     args = ap.parse_args(argv)
     with FakeOpenAIServer(model=args.model, port=args.port) as srv:
-        srv.behave(args.mode, delay_ms=args.delay_ms, status=args.status)
+        srv.behave(args.mode, delay_ms=args.delay_ms, status=args.status, size=args.size if args.mode == "huge" else 0)
         print(srv.base_url, flush=True)
         try:
             threading.Event().wait()

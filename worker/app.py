@@ -15,8 +15,14 @@ on the main thread. `overlap=false` runs the same steps one after the other. The
     consume -> decode (bad -> DLQ) -> batcher -> pipeline -> produce results
             -> checkpoint (flush producer, then commit offsets)
 
-Crash-only: anything unexpected propagates and the process exits non-zero; Kubernetes
-restarts it and the uncommitted tail is re-delivered. Nothing is ever half-alive.
+Processing exceptions (as Kafka Streams' KIP-1033): any exception raised while handling
+one record — decoding, validation, measuring its parts, its forward, its state update,
+building its result — dead-letters that record with the reason (`internal_error` when no
+precise class fits) and the loop goes on. A batch the model rejects is split to find its
+poison events; only when a known-good canary event fails too is the model itself broken.
+Crash-only is for infrastructure (broker, model, state store): then the process exits
+non-zero, Kubernetes restarts it and the uncommitted tail is re-delivered. A record that
+kills the process outright (a native crash) is recognised on restart by `worker.recovery`.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.errors import InferenceError, ModalityError
+from pipeline.errors import ModalityError
 from pipeline.temporal.stream import BatchEvent, advance
 from schemas.dead_letter import MAX_REASON_CHARS, DeadLetter
 from schemas.input import InputEvent
@@ -46,15 +52,14 @@ from worker.decode import Rejection, decode
 from worker.health import HealthServer
 from worker.metrics import Metrics
 from worker.rationale import HelperLLM, Rationale, build_prompt
+from worker.recovery import CrashMarker, marker_path
 from worker.state import StateStore
 
 log = logs.get("redheart.worker")
 POLL_TIMEOUT_S = 0.1
 INFLIGHT_POLL_S = 0.002  # how often the loop looks whether the in-flight forward is done
-EVICTION_EVERY_S = 60.0
-# What a model may raise for an input it cannot handle (ValueError covers pydantic's
-# ValidationError of an impossible output). Anything else is a crash, not a dead letter.
-MODEL_REJECTIONS = (InferenceError, ValueError, RuntimeError)
+LOG_EVERY_S = 60.0  # at most one log line per kind of repeated event (evictions, internal errors)
+CANARY_TEXT = "Today was a calm and ordinary day."
 
 
 class Analyzer(Protocol):
@@ -99,6 +104,11 @@ def _causal_clarity(temporal: Temporal | None) -> float | str:
     if temporal is None or temporal.surd is None:
         return L.INSUFFICIENT_HISTORY
     return min(1.0, temporal.surd.shares["redundant"] + temporal.surd.shares["unique"])
+
+
+def _internal(stage: str, exc: BaseException) -> Rejection:
+    """A dead letter for an exception no precise class covers: where it happened and what."""
+    return Rejection("internal_error", f"{stage}: {type(exc).__name__}: {exc}"[:MAX_REASON_CHARS])
 
 
 class PartitionsLostError(RuntimeError):
@@ -158,8 +168,19 @@ class Worker:
         )
         self.model_id = f"{pipeline.profile}:{pipeline.checkpoint_id or 'untrained'}"
         self.cache: ResultCache[EventAnalysis] = ResultCache(settings.cache_size)
-        self.store = StateStore(settings.state_topic, max_window=settings.state_window)
+        self.store = StateStore(
+            settings.state_topic, max_window=settings.state_window, max_streams=settings.max_streams,
+            on_evict=self._on_evict,
+        )
+        self.marker = CrashMarker(
+            marker_path(settings.recovery_dir, settings.group_id, kafka.member_name(settings)),
+            poison_after=settings.poison_after_crashes,
+        )
         self._last_eviction = time.monotonic()
+        self._beat = time.monotonic()  # the consume loop's last sign of progress (liveness)
+        self._restoring = False
+        self._last_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
         self._stream_time: datetime | None = None
         self._cuda = str(getattr(pipeline, "device", "cpu")).startswith("cuda")
         self._stop = False
@@ -177,6 +198,12 @@ class Worker:
     def ready(self) -> bool:
         return bool(self._assigned) and not self._stop
 
+    def alive(self) -> bool:
+        """False once the consume loop has made no progress for `liveness_timeout_s` (a hung
+        forward, a decode that never ends): Kubernetes then restarts the worker. A state
+        restore has its own deadline (`state_restore_timeout_s`) and counts as progress."""
+        return self._restoring or time.monotonic() - self._beat < self.s.liveness_timeout_s
+
     def status(self) -> dict[str, Any]:
         return {
             "version": __version__,
@@ -186,7 +213,11 @@ class Worker:
             "batcher": {"pending_events": len(self.batcher), "pending_tokens": self.batcher.tokens},
             "cache": self.cache.stats(),
             "helper_llm": self.helper.stats() if self.helper is not None else None,
-            "state": {"streams": len(self.store), "partitions": self.store.partitions()},
+            "state": {"streams": len(self.store), "max_streams": self.store.max_streams,
+                      "partitions": self.store.partitions()},
+            "liveness": {"seconds_since_progress": round(time.monotonic() - self._beat, 3), "alive": self.alive()},
+            "recovered_from_crash": self.marker.crashed,
+            "http": self.http.stats() if self.http is not None else None,
             "config": self.s.redacted(),
         }
 
@@ -209,7 +240,8 @@ class Worker:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.http = HealthServer(
-            self.s.http_host, self.s.http_port, self.metrics.registry, self.status, self.ready, lambda: True
+            self.s.http_host, self.s.http_port, self.metrics.registry, self.status, self.ready, self.alive,
+            timeout_s=self.s.http_timeout_s, max_connections=self.s.http_max_connections,
         )
         self.http.start()
         if self.s.overlap:
@@ -219,7 +251,8 @@ class Worker:
         )
         log.info(
             "worker started",
-            extra={"group_id": self.s.group_id, "http_port": self.http.port, "model": self.model_info.model_dump()},
+            extra={"group_id": self.s.group_id, "http_port": self.http.port, "model": self.model_info.model_dump(),
+                   "recovering_from_crash": self.marker.crashed},
         )
         try:
             self._loop()
@@ -232,11 +265,13 @@ class Worker:
                 self._model_thread.shutdown(wait=True, cancel_futures=True)
             if self.helper is not None:
                 self.helper.close()
+        self.marker.clear()  # a clean stop: nothing is suspect at the next start
         log.info("worker stopped", extra={"reason": "signal"})
         return 0
 
     def _loop(self) -> None:
         while not self._stop:
+            self._beat = time.monotonic()
             if self._fatal is not None:
                 raise FatalKafkaError(str(self._fatal))
             wait = self.batcher.time_to_ready(time.monotonic())
@@ -247,6 +282,10 @@ class Worker:
             msgs = self.consumer.consume(num_messages=room, timeout=timeout)
             if msgs:
                 t0 = time.perf_counter()
+                for msg in msgs:  # recorded before any is handled: a hard crash leaves them suspect
+                    if msg.error() is None:
+                        self.marker.consumed(msg.topic(), msg.partition(), msg.offset())
+                self.marker.flush()
                 for msg in msgs:
                     self._accept(msg)
                 self.metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - t0)
@@ -257,11 +296,14 @@ class Worker:
                 now = time.monotonic()
             if self._inflight is not None and self._inflight.done():
                 self._finish_inflight()
-            if self.s.state_ttl_s and self._stream_time and now - self._last_eviction >= EVICTION_EVERY_S:
+            if (self.s.state_ttl_s and self._stream_time
+                    and now - self._last_eviction >= self.s.state_eviction_interval_s):
                 # idle is measured in event time against the newest event seen ("stream time"),
-                # so replaying old data does not evict every stream it touches
+                # so replaying old data does not evict every stream it touches; never past the
+                # worker's own clock, so an event time within the allowed future skew cannot
+                # age every stream at once
                 self._last_eviction = now
-                self.store.evict_idle(self._stream_time, self.s.state_ttl_s)
+                self.store.evict_idle(min(self._stream_time, datetime.now(tz=timezone.utc)), self.s.state_ttl_s)
             if self.checkpoint.due(now):
                 self.checkpoint.commit()
 
@@ -292,35 +334,95 @@ class Worker:
             return
         self.metrics.consumed.inc()
         self.checkpoint.track(msg)
-        _, ts_ms = msg.timestamp()
-        decoded = decode(
-            msg.value(), ts_ms, max_text_bytes=self.s.max_text_bytes, max_message_bytes=self.s.max_message_bytes
-        )
-        if isinstance(decoded, Rejection):
-            self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), decoded)
-            return
-        reason = self.pipeline.reject_reason(decoded)
-        if reason is not None:
-            why = Rejection("unsupported_modality", reason)
+        verdict, crashes = self.marker.verdict(msg.topic(), msg.partition(), msg.offset())
+        if verdict == "poison":
+            why = Rejection(
+                "internal_error",
+                f"the worker process died {crashes} time(s) while handling this record alone "
+                "(a native crash or the OOM killer); it is not handled again",
+            )
             self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
+            log.warning("poison record dead-lettered after a crash",
+                        extra={"partition": msg.partition(), "offset": msg.offset(), "crashes": crashes})
             return
-        parts = None
-        if decoded.modalities():
-            t0 = time.perf_counter()
-            try:
-                parts = self.pipeline.extract(decoded)
-            except Exception as exc:  # any failure measuring this event's own parts is about its input
-                text = str(exc) if isinstance(exc, ModalityError) else f"{type(exc).__name__}: {exc}"
-                why = Rejection("invalid_modality", text[:MAX_REASON_CHARS])
-                self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
-                return
-            finally:
-                self.metrics.stage_seconds.labels(stage="modalities").observe(time.perf_counter() - t0)
-        work = Work(
-            decoded, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), ts_ms, parts
-        )
-        tokens = self.pipeline.count_tokens(decoded.text) if decoded.text else 1
+        if verdict == "alone":
+            self._handle_alone(msg, crashes)
+            return
+        admitted = self._admit(msg)
+        if isinstance(admitted, Rejection):
+            self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), admitted)
+            return
+        work, tokens = admitted
         self.batcher.add(work, tokens, time.monotonic())
+
+    def _admit(self, msg: Message) -> tuple[Work, int] | Rejection:
+        """The record as a batchable event with its token count, or why it is a dead letter.
+        Never raises for the record's content: whatever escapes the precise checks is an
+        `internal_error` dead letter (the processing-exception rule)."""
+        try:
+            _, ts_ms = msg.timestamp()
+            decoded = decode(
+                msg.value(), ts_ms, max_text_bytes=self.s.max_text_bytes, max_message_bytes=self.s.max_message_bytes,
+                max_future_skew_s=self.s.max_future_skew_s, max_past_skew_s=self.s.max_past_skew_s,
+            )
+            if isinstance(decoded, Rejection):
+                return decoded
+            reason = self.pipeline.reject_reason(decoded)
+            if reason is not None:
+                return Rejection("unsupported_modality", reason)
+            parts = None
+            if decoded.modalities():
+                t0 = time.perf_counter()
+                try:
+                    parts = self.pipeline.extract(decoded)
+                except Exception as exc:  # any failure measuring this event's own parts is about its input
+                    text = str(exc) if isinstance(exc, ModalityError) else f"{type(exc).__name__}: {exc}"
+                    return Rejection("invalid_modality", text[:MAX_REASON_CHARS])
+                finally:
+                    self.metrics.stage_seconds.labels(stage="modalities").observe(time.perf_counter() - t0)
+            work = Work(
+                decoded, msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), ts_ms, parts
+            )
+            return work, (self.pipeline.count_tokens(decoded.text) if decoded.text else 1)
+        except Exception as exc:
+            self._log_internal("accepting a record", exc)
+            return _internal("accepting the record", exc)
+
+    def _handle_alone(self, msg: Message, crashes: int) -> None:
+        """A record that was in flight when the last process died: handled by itself, with
+        the marker naming it, so that if it kills this process too the next one knows which."""
+        self._finish_inflight()
+        for batch in self.batcher.drain():
+            self._process(batch)
+        self.marker.begin_alone(msg.topic(), msg.partition(), msg.offset(), crashes)
+        admitted = self._admit(msg)
+        if isinstance(admitted, Rejection):
+            self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), admitted)
+        else:
+            work, tokens = admitted
+            self._process([Pending(work, tokens, time.monotonic())])
+        self.marker.end_alone()
+
+    def _log_internal(self, stage: str, exc: BaseException) -> None:
+        """Internal errors are bugs to hear about, but a flood of them must not flood the log."""
+        self._rate_limited_log("internal_error", "record dead-lettered: internal error",
+                               {"stage": stage, "error": f"{type(exc).__name__}: {exc}"[:500]}, exc_info=exc)
+
+    def _rate_limited_log(self, kind: str, message: str, extra: dict[str, Any], exc_info: Any = None) -> None:
+        now = time.monotonic()
+        if now - self._last_log.get(kind, -LOG_EVERY_S) < LOG_EVERY_S:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        self._last_log[kind] = now
+        log.warning(message, extra={**extra, "suppressed_since_last": self._suppressed.pop(kind, 0)}, exc_info=exc_info)
+
+    def _on_evict(self, reason: str, count: int) -> None:
+        self.metrics.streams_evicted.labels(reason=reason).inc(count)
+        if reason == "cap":
+            self._rate_limited_log("evict_cap", "streams evicted: REDHEART_MAX_STREAMS reached",
+                                   {"evicted": count, "max_streams": self.s.max_streams})
+        else:
+            log.info("idle streams evicted", extra={"evicted": count, "ttl_s": self.s.state_ttl_s})
 
     def _dead_letter(
         self,
@@ -392,7 +494,7 @@ class Worker:
             t0 = time.perf_counter()
             try:
                 b.prepared = self._prepare([works[i] for i in b.misses])
-            except MODEL_REJECTIONS as exc:
+            except Exception as exc:
                 b.error = exc  # `_resolve` isolates the event(s) that cannot be prepared
             self.metrics.stage_seconds.labels(stage="tokenize").observe(time.perf_counter() - t0)
         return b
@@ -405,7 +507,7 @@ class Worker:
         else:
             try:
                 b.fresh, b.model_s = self._run_model(b.prepared)  # type: ignore[assignment]
-            except MODEL_REJECTIONS as exc:
+            except Exception as exc:
                 b.error = exc
         b.prepared = None
 
@@ -425,8 +527,8 @@ class Worker:
         fresh = b.fresh
         if b.future is not None:
             try:
-                fresh, b.model_s = b.future.result()  # a crash on the model thread re-raises here
-            except MODEL_REJECTIONS as exc:
+                fresh, b.model_s = b.future.result()  # an exception on the model thread re-raises here
+            except Exception as exc:
                 b.error = exc
         if fresh is None:
             t0 = time.perf_counter()
@@ -476,7 +578,10 @@ class Worker:
                 "ethical_score": a.integrated.ethical_score,
                 "regret_potential": a.integrated.regret_potential,
             }
-            self.helper.submit(key, build_prompt(work.event.text, summary))
+            try:
+                self.helper.submit(key, build_prompt(work.event.text, summary))
+            except Exception as exc:  # no rationale for this one ("not_submitted"), the result still goes
+                self._log_internal("asking the helper LLM", exc)
         return keys
 
     def _collect_helper(self, keys: list[str]) -> dict[str, Rationale]:
@@ -501,27 +606,41 @@ class Worker:
             if not isinstance(outcome, Rejection):
                 by_partition.setdefault(works[i].partition, []).append(i)
         for partition, idx in by_partition.items():
-            events = [
-                BatchEvent(works[i].event.stream_id, partition, works[i].offset, works[i].event.ts,  # type: ignore[arg-type]
-                           _observation(outcomes[i]))  # type: ignore[arg-type]
-                for i in idx
-            ]
-            states = {
-                e.stream_id: st for e in events if (st := self.store.get(partition, e.stream_id)) is not None
-            }
-            blocks, new_states = advance(
-                events, states, max_window=self.s.state_window,
-                forecast_steps=self.s.forecast_steps if self.s.mode == "production-advanced" else None,
-            )
-            newest = max(e.ts for e in events)
-            if self._stream_time is None or newest > self._stream_time:
-                self._stream_time = newest
-            for i, block in zip(idx, blocks):
-                temporal[i] = block
-            for state in new_states.values():
-                self.store.put(state)
+            try:
+                self._advance_streams(partition, idx, works, outcomes, temporal)  # type: ignore[arg-type]
+            except Exception:  # one event's observation broke the batched step: find it, event by event
+                for i in idx:
+                    try:
+                        self._advance_streams(partition, [i], works, outcomes, temporal)  # type: ignore[arg-type]
+                    except Exception as exc:
+                        self._log_internal("the temporal update", exc)
+                        outcomes[i] = _internal("updating the stream's temporal state", exc)
         self.metrics.streams_in_state.set(len(self.store))
         return temporal
+
+    def _advance_streams(
+        self, partition: int, idx: list[int], works: list[Work], outcomes: list[EventAnalysis],
+        temporal: list[Temporal | None],
+    ) -> None:
+        """The Kalman/SURD step for events `idx` of one partition; state is stored only if
+        the whole step succeeded, so a failed attempt leaves no partial update behind."""
+        events = [
+            BatchEvent(works[i].event.stream_id, partition, works[i].offset, works[i].event.ts,  # type: ignore[arg-type]
+                       _observation(outcomes[i]))
+            for i in idx
+        ]
+        states = {e.stream_id: st for e in events if (st := self.store.get(partition, e.stream_id)) is not None}
+        blocks, new_states = advance(
+            events, states, max_window=self.s.state_window,
+            forecast_steps=self.s.forecast_steps if self.s.mode == "production-advanced" else None,
+        )
+        newest = max(e.ts for e in events)
+        if self._stream_time is None or newest > self._stream_time:
+            self._stream_time = newest
+        for i, block in zip(idx, blocks):
+            temporal[i] = block
+        for state in new_states.values():
+            self.store.put(state)
 
     def _produce_changelog(self) -> int:
         """Checkpoint hook: dirty stream states and tombstones to the state topic."""
@@ -573,21 +692,35 @@ class Worker:
     def _isolate(self, works: list[Work], batch_error: Exception | None) -> list[EventAnalysis | Rejection]:
         """The model rejected these events' batch (`batch_error`): find the poison events
         one by one. A single event is rejected with the batch's error as it stands. Events
-        that fail alone are `model_rejected`; a batch whose every event fails alone is not
-        poison input but a broken model or device: that propagates (crash-only)."""
-        if len(works) == 1 and batch_error is not None:
-            return [Rejection("model_rejected", f"{type(batch_error).__name__}: {batch_error}"[:2000])]
+        that fail alone are `model_rejected` — unless every event failed and so does a
+        known-good canary: then it is not poison input but a broken model or device, and
+        that propagates (crash-only). Two poison events alone in a batch are two dead
+        letters, not a crash."""
         outcomes: list[EventAnalysis | Rejection] = []
-        last: Exception | None = None
-        for w in works:
-            try:
-                outcomes.append(self._analyze([w])[0])
-            except MODEL_REJECTIONS as exc:
-                last = exc
-                outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:2000]))
-        if last is not None and all(isinstance(o, Rejection) for o in outcomes):
+        last: Exception | None = batch_error
+        if len(works) == 1 and batch_error is not None:
+            outcomes = [Rejection("model_rejected", f"{type(batch_error).__name__}: {batch_error}"[:MAX_REASON_CHARS])]
+        else:
+            for w in works:
+                try:
+                    outcomes.append(self._analyze([w])[0])
+                except Exception as exc:
+                    last = exc
+                    outcomes.append(Rejection("model_rejected", f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]))
+        if last is not None and all(isinstance(o, Rejection) for o in outcomes) and not self._model_healthy():
             raise last
         return outcomes
+
+    def _model_healthy(self) -> bool:
+        """Whether the model still analyses a plain, known-good event (the canary)."""
+        ts = datetime.now(tz=timezone.utc)
+        canary = InputEvent(event_id="canary", stream_id="canary", text=CANARY_TEXT, lang="en", ts=ts)
+        try:
+            self._analyze([Work(canary, "", 0, 0, None, b"", None, 0)])
+        except Exception as exc:
+            log.error("the model fails on a known-good canary event", extra={"error": f"{type(exc).__name__}: {exc}"})
+            return False
+        return True
 
     def _produce_result(
         self,
@@ -602,6 +735,32 @@ class Worker:
         now = datetime.now(tz=timezone.utc)
         record_s = work.record_ts_ms / 1000.0 if work.record_ts_ms > 0 else started
         total_ms = max(0.0, (now.timestamp() - record_s) * 1000.0)
+        try:
+            value = self._result_json(work, a, temporal, cached, started, model_s, rationale, now, record_s, total_ms)
+        except Exception as exc:  # a result that cannot be built or validated is this record's problem
+            self._log_internal("building a result", exc)
+            w = work
+            self._dead_letter(w.topic, w.partition, w.offset, w.key, w.value, w.headers,
+                              _internal("building the result", exc))
+            return
+        self._produce(self.s.results_topic, work.event.stream_id.encode("utf-8"), value)
+        self.checkpoint.done(work.topic, work.partition, work.offset)
+        self.metrics.produced.inc()
+        self.metrics.end_to_end.observe(total_ms / 1000.0)
+
+    def _result_json(
+        self,
+        work: Work,
+        a: EventAnalysis,
+        temporal: Temporal | None,
+        cached: bool,
+        started: float,
+        model_s: float,
+        rationale: Rationale | None,
+        now: datetime,
+        record_s: float,
+        total_ms: float,
+    ) -> bytes:
         result = ResultEvent(
             event_id=work.event.event_id,
             stream_id=work.event.stream_id,
@@ -622,10 +781,7 @@ class Worker:
             explanation=a.explanation,
             **self._rationale_fields(rationale),
         )
-        self._produce(self.s.results_topic, work.event.stream_id.encode("utf-8"), result.model_dump_json().encode())
-        self.checkpoint.done(work.topic, work.partition, work.offset)
-        self.metrics.produced.inc()
-        self.metrics.end_to_end.observe(total_ms / 1000.0)
+        return result.model_dump_json().encode()
 
     def _rationale_fields(self, r: Rationale | None) -> dict[str, Any]:
         if self.helper is None:
@@ -659,6 +815,7 @@ class Worker:
                     if self._fatal is not None:
                         raise FatalKafkaError(str(self._fatal)) from None
                     self.producer.poll(0.05)
+                    self._beat = time.monotonic()  # waiting on the broker is not a stalled loop
         finally:
             if paused:
                 self.consumer.resume(paused)
@@ -667,6 +824,17 @@ class Worker:
     # -- rebalance callbacks (run inside consume) ------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Restore the partitions' stream state before processing them (not ready meanwhile)."""
+        self._restoring = True
+        try:
+            self._restore(consumer, partitions)
+        finally:
+            self._restoring, self._beat = False, time.monotonic()
+        self.metrics.streams_in_state.set(len(self.store))
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned.set(len(self._assigned))
+        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
+
+    def _restore(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         committed = consumer.committed(
             [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout=self.s.state_restore_timeout_s
         )
@@ -681,11 +849,12 @@ class Worker:
             )
             log.info("state restored", extra={"partition": tp.partition, "committed_offset": tp.offset,
                                               "streams": stats.restored, "records": stats.records_read,
-                                              "skipped_ahead": stats.skipped_ahead, "seconds": round(stats.seconds, 3)})
-        self.metrics.streams_in_state.set(len(self.store))
-        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
-        self.metrics.assigned.set(len(self._assigned))
-        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
+                                              "skipped_ahead": stats.skipped_ahead, "malformed": stats.malformed,
+                                              "seconds": round(stats.seconds, 3)})
+            if stats.malformed:
+                self.metrics.state_records_skipped.inc(stats.malformed)
+                log.warning("state records skipped on restore", extra={
+                    "partition": tp.partition, "skipped": stats.malformed, "first": stats.first_malformed})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish the in-flight work and commit it while we still own the partitions."""

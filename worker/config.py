@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import ipaddress
 import json
+import re
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +35,25 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("redheart.dlq", min_length=1)
     state_topic: str = Field("redheart.state", min_length=1)
     http_port: int = Field(8080, ge=0, le=65535, description="health/metrics port; 0 picks a free one")
-    http_host: str = Field("0.0.0.0", description="interface the HTTP server binds")
+    http_host: str = Field(
+        "0.0.0.0",
+        description="interface the HTTP server binds (all by default: Kubernetes probes and scrapes reach the pod IP; "
+        "use 127.0.0.1 where only local clients should reach it)",
+    )
+    http_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="HTTP server: a connection must send its request and take its answer within this many seconds; "
+        "idle and slow (slow-loris) connections are closed after it",
+    )
+    http_max_connections: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="HTTP server: connections served at once (one thread each); past it a new connection gets an "
+        "immediate 503 and is closed",
+    )
     max_batch_events: int = Field(64, ge=1, le=4096, description="events per micro-batch at most")
     max_batch_tokens: int = Field(16384, ge=16, description="text tokens per micro-batch at most")
     max_wait_ms: int = Field(20, ge=0, le=60_000, description="how long the oldest event may wait for a batch")
@@ -90,6 +111,34 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, ge=0, description="evict streams idle this long (event time); 0 keeps them forever"
     )
     state_restore_timeout_s: float = Field(300.0, gt=0, description="deadline to restore one partition")
+    state_eviction_interval_s: float = Field(
+        60.0, gt=0, le=86_400, description="how often streams idle longer than the TTL are evicted"
+    )
+    max_streams: int = Field(
+        20_000, ge=1, le=10_000_000,
+        description="streams held in memory per worker; past it the least recently updated one is evicted "
+        "(tombstoned, it starts fresh when it comes back)",
+    )
+    max_future_skew_s: float = Field(
+        3600.0, ge=0,
+        description="an event time (ts, else the record timestamp) further ahead of the worker's clock is "
+        "dead-lettered as invalid_timestamp; 0 disables",
+    )
+    max_past_skew_s: float = Field(
+        0.0, ge=0, description="an event time further behind the worker's clock is dead-lettered; 0 (default) disables"
+    )
+    liveness_timeout_s: float = Field(
+        120.0, gt=0, le=86_400, description="/healthz fails once the consume loop has made no progress for this long"
+    )
+    recovery_dir: Path = Field(
+        Path("/tmp/redheart"),
+        description="where the crash marker lives (must survive a container restart: an emptyDir in Kubernetes)",
+    )
+    poison_after_crashes: int = Field(
+        1, ge=1, le=10,
+        description="a record the worker died on while handling it alone this many times is dead-lettered "
+        "(internal_error) instead of being handled again",
+    )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # ---- production-advanced (SPEC §4) ----
@@ -119,6 +168,13 @@ class Settings(BaseSettings):
     helper_llm_breaker_reset_s: float = Field(
         30.0, gt=0, le=3600, description="production-oss: seconds the breaker stays open before one trial call"
     )
+    helper_llm_max_response_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="production-oss: size limit of one helper-LLM response body (read streaming; larger: "
+        "'unavailable'/'response_too_large', a failure for the breaker)",
+    )
 
     @field_validator("consumer_config", "producer_config")
     @classmethod
@@ -145,10 +201,19 @@ class Settings(BaseSettings):
             self._secrets = load_secrets_file(self.kafka_secrets_file) if self.kafka_secrets_file else {}
         return dict(self._secrets)
 
+    @field_validator("helper_llm_url")
+    @classmethod
+    def _helper_llm_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_helper_url(v)
+        return v
+
     @model_validator(mode="after")
     def _helper_llm(self) -> "Settings":
         if self.mode == "production-oss" and not self.helper_llm_url:
             raise ValueError("REDHEART_MODE=production-oss needs REDHEART_HELPER_LLM_URL (the helper LLM endpoint)")
+        if self.helper_llm_url:
+            check_helper_credentials(self.helper_llm_url, bearer_token=self.helper_llm_api_key_file is not None)
         return self
 
     @model_validator(mode="after")
@@ -159,10 +224,16 @@ class Settings(BaseSettings):
         return self
 
     def redacted(self) -> dict[str, Any]:
-        """Settings for logs and /status: secrets in librdkafka dicts are masked."""
+        """Settings for logs and /status.
+
+        librdkafka properties whose name looks secret (`_secret`) show `***`; every URL in any
+        value (REDHEART_HELPER_LLM_URL, `sasl.oauthbearer.token.endpoint.url`, ...) loses its
+        `user:pass@` userinfo and the values of secret-looking query parameters (`redact_urls`);
+        the secrets file shows its property names only, never values."""
         data = self.model_dump(mode="json")
         for key in ("consumer_config", "producer_config"):
             data[key] = {k: ("***" if _secret(k) else v) for k, v in data[key].items()}
+        data = _redact_values(data)
         data["kafka_secrets_keys"] = sorted(self._secrets or {})  # names only, never values
         return data
 
@@ -179,5 +250,93 @@ def load_secrets_file(path: Path) -> dict[str, Any]:
     return data
 
 
+# Words that make a librdkafka property secret (its value is shown as `***`). Matching is by
+# substring of the lower-cased name, on purpose broad: `key` also masks path-valued properties
+# such as `ssl.key.location`, `ssl.keystore.location` and `sasl.kerberos.keytab` -- a path is
+# no secret, but name-based exceptions are how `ssl.key.pem` or the next new property leaks,
+# and /status still shows that the property is set. Names ending in `.url`
+# (`sasl.oauthbearer.token.endpoint.url`) are not masked: an endpoint is worth seeing, and
+# its userinfo and secret query parameters are stripped like every URL (`redact_urls`).
+SECRET_WORDS: tuple[str, ...] = ("password", "secret", "passphrase", "key", "token", "jaas", "credential")
+# Secret-bearing properties whose names contain none of the words.
+SECRET_NAMES: frozenset[str] = frozenset({"sasl.oauthbearer.config", "sasl.oauthbearer.extensions"})
+
+
 def _secret(key: str) -> bool:
-    return any(w in key.lower() for w in ("password", "secret", "key.pem", "token", "jaas"))
+    k = key.lower()
+    if k.endswith(".url"):
+        return False
+    return k in SECRET_NAMES or any(w in k for w in SECRET_WORDS)
+
+
+# A URL inside any text; the userinfo is everything between `scheme://` and the URL's last `@`
+# (greedy: a password holding `/`, `#`, `?` or `@` unencoded is still covered; a rare `@` in a
+# path over-masks, which is the safe side).
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s]*@)")
+_SECRET_QUERY = re.compile(
+    r"(?P<name>[?&;][^=&;#\s]*(?:" + "|".join(SECRET_WORDS) + r"|sig)[^=&;#\s]*=)[^&;#\s]*", re.IGNORECASE
+)
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL's `user:pass@` replaced by `***@` and the values of query parameters
+    named like secrets (`?api_key=...`, `&token=...`) by `***`. For logs, /status and error
+    messages: anything that prints a configured URL prints it through here."""
+    if "://" not in text:
+        return text
+    text = _URL_USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
+    return _SECRET_QUERY.sub(lambda m: m.group("name") + "***", text)
+
+
+def _redact_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_urls(value)
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_values(v) for v in value]
+    return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost` (names that never leave the machine)."""
+    h = host.strip("[]").rstrip(".").lower()
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def check_helper_url(url: str) -> None:
+    """REDHEART_HELPER_LLM_URL must be an absolute http(s) URL with a host; the message never
+    repeats credentials the URL may carry."""
+    shown = redact_urls(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+    except ValueError:
+        raise ValueError(f"REDHEART_HELPER_LLM_URL is not a valid URL: {shown!r}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"REDHEART_HELPER_LLM_URL must be an http(s) URL such as http://vllm:8000/v1, got {shown!r}")
+
+
+def check_helper_credentials(url: str, bearer_token: bool) -> None:
+    """Credentials never travel in clear beyond the machine: a plain http:// helper URL is
+    refused when a bearer token (REDHEART_HELPER_LLM_API_KEY_FILE) or URL userinfo would be sent
+    with it, unless its host is loopback (127.0.0.0/8, ::1, localhost: a sidecar, the tests)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http" or is_loopback_host(parts.hostname or ""):
+        return
+    what = []
+    if bearer_token:
+        what.append("REDHEART_HELPER_LLM_API_KEY_FILE is set (a bearer token)")
+    if "@" in parts.netloc:
+        what.append("the URL carries user:password")
+    if what:
+        raise ValueError(
+            f"REDHEART_HELPER_LLM_URL {redact_urls(url)!r} is plain http:// to a non-loopback host but "
+            f"{' and '.join(what)}: the credential would cross the network in clear. Use https:// "
+            "(or a loopback host such as a sidecar on 127.0.0.1)"
+        )

@@ -53,6 +53,14 @@ class Metrics:
             "redheart_rationales", "production-oss: helper-LLM rationales by outcome", ["status", "reason"], registry=r
         )
         self.streams_in_state = Gauge("redheart_streams_in_state", "streams held in memory", registry=r)
+        self.streams_evicted = Counter(
+            "redheart_streams_evicted", "streams removed from memory (tombstoned): ttl = idle past "
+            "REDHEART_STATE_TTL_S, cap = least recently updated past REDHEART_MAX_STREAMS", ["reason"], registry=r,
+        )
+        self.state_records_skipped = Counter(
+            "redheart_state_records_skipped", "state-topic records skipped on restore (not a state of that partition)",
+            registry=r,
+        )
 
     def observe_stats(self, stats: dict, topic: str) -> None:
         """Consumer lag per partition from librdkafka's statistics JSON.

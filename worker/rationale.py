@@ -17,6 +17,10 @@ gpt-oss-20b). It is *optional*: the stream must never wait on it for longer than
   same key (each submission is its own future).
 * A `CircuitBreaker` stops sending after N consecutive failures, so a dead helper makes
   every result `unavailable`/`circuit_open` at once instead of costing a timeout per batch.
+* The response body is read streaming under a size limit (`max_response_bytes`, also bounding
+  a compressed body's decoded size): past it the answer is `response_too_large`, a failure.
+* Neither the URL's userinfo nor the token is ever logged or shown (`redact_urls`); a token
+  over plain http:// is refused unless the host is loopback.
 
 Time: deadlines are on `time.monotonic()` (they bound real waits). The injectable `clock`
 drives only the breaker, so tests step it through open -> half-open without sleeping.
@@ -29,8 +33,10 @@ import concurrent.futures
 import functools
 import logging
 import math
+import re
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +44,8 @@ from typing import Any, Literal
 
 import httpx
 import orjson
+
+from worker.config import check_helper_credentials, check_helper_url, redact_urls
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ MAX_PENDING = 65_536
 # A request with less time left than this is not sent: no LLM answers that fast, so it
 # would only load the server and charge the breaker for our own queueing.
 MIN_REQUEST_S = 0.01
+# Size limit of one response body (REDHEART_HELPER_LLM_MAX_RESPONSE_BYTES): a rationale is a
+# few hundred bytes of JSON; the body is read streaming and given up past this.
+DEFAULT_MAX_RESPONSE_BYTES = 1_048_576
 
 Clock = Callable[[], float]
 Messages = Sequence[Mapping[str, str]]
@@ -60,7 +71,8 @@ class Rationale:
 
     `status` is "ok" with the model's `text`, or "unavailable" with a `reason`:
     "timeout", "circuit_open", "http_<status>", "invalid_json", "bad_response",
-    "empty_content", "connection_error", "closed", "not_submitted", "internal_error".
+    "empty_content", "response_too_large", "connection_error", "closed", "not_submitted",
+    "internal_error".
     `latency_ms` is the time from submission to the answer (or to giving up); None when
     no request was made (circuit open, closed client, unknown key).
     """
@@ -206,6 +218,16 @@ SYSTEM_PROMPT = (
     "to you. Answer in the language of the text."
 )
 _SUMMARY_ORDER = ("dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential")
+# Anything in the event a model could read as our delimiter: `<text>` / `</text>` in any case,
+# with whitespace or attributes inside the brackets (`</TEXT >`, `< /text>`, `<text id=1>`).
+_DELIMITER = re.compile(r"<\s*(/?)\s*text\b[^>]*>", re.IGNORECASE)
+
+
+def escape_delimiters(body: str) -> str:
+    """The event's own `<text>`/`</text>` look-alikes with their angle brackets as entities
+    (`&lt;/TEXT &gt;`): every character of the text stays visible to the model, but none of
+    them can close (or open) our delimiter."""
+    return _DELIMITER.sub(lambda m: m.group(0).replace("<", "&lt;").replace(">", "&gt;"), body)
 
 
 def build_prompt(text: str | None, summary: Mapping[str, float | str]) -> list[dict[str, str]]:
@@ -222,7 +244,7 @@ def build_prompt(text: str | None, summary: Mapping[str, float | str]) -> list[d
         body = text.strip()
         if len(body) > MAX_PROMPT_TEXT_CHARS:
             body = body[:MAX_PROMPT_TEXT_CHARS].rstrip() + " [...]"
-        body = body.replace("</text>", "</ text>")  # the event cannot close our delimiter
+        body = escape_delimiters(body)  # the event cannot close (or open) our delimiter
     keys = [k for k in _SUMMARY_ORDER if k in summary] + [k for k in summary if k not in _SUMMARY_ORDER]
     lines = [f"{k}: {_fmt(summary[k])}" for k in keys]
     user = f"<text>\n{body}\n</text>\n\nScores:\n" + "\n".join(lines)
@@ -248,13 +270,17 @@ def clean_text(content: str) -> str:
 # --------------------------------------------------------------------------- client
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, api_key: str | None = None) -> None:
+    """An http(s) URL with a host; plain http:// with credentials only to a loopback host (see
+    `worker.config.check_helper_credentials`). Messages show the URL without its userinfo."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise ValueError(f"not a URL: {url!r} ({exc})") from None
+        raise ValueError(f"not a URL: {redact_urls(url)!r} ({redact_urls(str(exc))})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"must be an http(s) URL such as http://vllm:8000/v1, got {url!r}")
+        raise ValueError(f"must be an http(s) URL such as http://vllm:8000/v1, got {redact_urls(url)!r}")
+    check_helper_url(url)
+    check_helper_credentials(url, bearer_token=bool(api_key))
 
 
 @dataclass
@@ -290,16 +316,20 @@ class HelperLLM:
         breaker_reset_s: float,
         clock: Clock = time.monotonic,
         reasoning_effort: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         """`url` is the API base (e.g. http://vllm:8000/v1); requests go to {url}/chat/completions.
         `clock` drives the circuit breaker only (see module doc). `reasoning_effort`, when set,
         is sent as the request field vLLM and OpenAI accept for reasoning models such as
         gpt-oss ("low" keeps a small `max_tokens` from being spent entirely on reasoning);
-        None omits it, since some servers reject fields they do not know."""
-        _check_url(url)
-        if timeout_ms <= 0 or concurrency < 1 or max_tokens < 1:
-            raise ValueError("helper LLM timeout_ms, concurrency and max_tokens must be positive")
+        None omits it, since some servers reject fields they do not know. A response body larger
+        than `max_response_bytes` (after decompression) is not read further: `response_too_large`."""
+        _check_url(url, api_key)
+        if timeout_ms <= 0 or concurrency < 1 or max_tokens < 1 or max_response_bytes < 1:
+            raise ValueError("helper LLM timeout_ms, concurrency, max_tokens and max_response_bytes must be positive")
         self.url = url.rstrip("/")
+        self.shown_url = redact_urls(self.url)  # what logs and /status print: never the userinfo
+        self._max_response_bytes = max_response_bytes
         self.model = model
         self._endpoint = self.url + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -352,7 +382,7 @@ class HelperLLM:
             if not api_key.isascii() or not api_key.isprintable() or any(c.isspace() for c in api_key):
                 raise ValueError(f"REDHEART_HELPER_LLM_API_KEY_FILE {path}: must hold one token, ASCII, no spaces")
         try:
-            _check_url(settings.helper_llm_url)
+            _check_url(settings.helper_llm_url, api_key)
         except ValueError as exc:
             raise ValueError(f"REDHEART_HELPER_LLM_URL: {exc}") from None
         return cls(
@@ -365,6 +395,7 @@ class HelperLLM:
             breaker_failures=settings.helper_llm_breaker_failures,
             breaker_reset_s=settings.helper_llm_breaker_reset_s,
             clock=clock,
+            max_response_bytes=settings.helper_llm_max_response_bytes,
         )
 
     # ---- the caller's side (consume-loop thread)
@@ -454,7 +485,7 @@ class HelperLLM:
         with self._lock:
             outcomes = dict(self._outcomes)
             out = {
-                "url": self.url,
+                "url": self.shown_url,
                 "model": self.model,
                 "requests": self._sent,
                 "in_flight": self._in_flight,
@@ -535,7 +566,9 @@ class HelperLLM:
         self._sem = asyncio.Semaphore(n)
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-            headers={"Accept": "application/json"},
+            # identity: a rationale is tiny, and an uncompressed body is what the size limit
+            # counts as it arrives (a compressed one is still decoded under the same limit)
+            headers={"Accept": "application/json", "Accept-Encoding": "identity"},
         )
 
     async def _shutdown(self) -> None:
@@ -587,11 +620,14 @@ class HelperLLM:
 
     async def _request(self, body: dict[str, Any], deadline: float) -> str:
         remaining = max(0.001, deadline - time.monotonic())
-        resp = await self._client.post(self._endpoint, json=body, headers=self._headers, timeout=remaining)
-        if not resp.is_success:
-            raise _Failed(f"http_{resp.status_code}")
+        async with self._client.stream(
+            "POST", self._endpoint, json=body, headers=self._headers, timeout=remaining
+        ) as resp:
+            if not resp.is_success:  # the body (an error page of any size) is never read
+                raise _Failed(f"http_{resp.status_code}")
+            raw = await self._read_capped(resp)
         try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise _Failed("invalid_json") from None
         try:
@@ -607,10 +643,44 @@ class HelperLLM:
             raise _Failed("empty_content")
         return text
 
+    async def _read_capped(self, resp: httpx.Response) -> bytes:
+        """The body, read as it arrives and given up (`response_too_large`) as soon as it passes
+        `max_response_bytes`: a declared Content-Length over the limit is refused unread, and
+        a gzip/deflate body is decompressed with the limit as the output bound, so neither a
+        48 MB reply nor a compression bomb is ever held in memory."""
+        cap = self._max_response_bytes
+        declared = resp.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise _Failed("response_too_large")
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            decoder: Any = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        elif encoding in ("identity", ""):
+            decoder = None
+        else:  # asked for identity; an encoding we cannot bound (br, zstd) is not read
+            raise _Failed("bad_response")
+        out = bytearray()
+        try:
+            async for chunk in resp.aiter_raw():
+                if decoder is not None:
+                    chunk = decoder.decompress(chunk, cap + 1 - len(out))
+                    if decoder.unconsumed_tail:
+                        raise _Failed("response_too_large")
+                out += chunk
+                if len(out) > cap:
+                    raise _Failed("response_too_large")
+            if decoder is not None:
+                out += decoder.flush()
+        except zlib.error:
+            raise _Failed("bad_response") from None
+        if len(out) > cap:
+            raise _Failed("response_too_large")
+        return bytes(out)
+
     @staticmethod
     def _ms_since(submitted: float) -> float:
         return (time.monotonic() - submitted) * 1000.0
 
     def _log_transition(self, old: BreakerState, new: BreakerState) -> None:
         level = logging.INFO if new == "closed" else logging.WARNING
-        log.log(level, "helper LLM circuit breaker", extra={"from_state": old, "to_state": new, "url": self.url})
+        log.log(level, "helper LLM circuit breaker", extra={"from_state": old, "to_state": new, "url": self.shown_url})

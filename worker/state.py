@@ -18,7 +18,16 @@ Lifecycle, as the worker drives it:
     consumed again and are ignored (as Quix Streams does); tombstones delete;
   - `drop(partitions)` when partitions are revoked or lost;
   - `evict_idle(now, ttl_s)` removes streams whose last event (`last_ts`, event time) is
-    older than the TTL and queues their tombstones.
+    older than the TTL and queues their tombstones;
+  - at most `max_streams` streams are held: `put` (and `restore`) evict the least recently
+    updated beyond it, with a tombstone, so memory is bounded whatever stream ids producers
+    invent (the TTL alone is in event time, which producers control).
+
+A record on the state topic that cannot be ours (not JSON, not a valid `StreamState`, a key
+that is not its stream id, a stream of another input partition) is skipped and counted in
+`RestoreStats.malformed`, never a crash: one bad write to the topic must not stop every
+assignment of its partition. (Co-partitioning itself is checked at start-up from the topics'
+partition counts.)
 
 End of partition: the embedded broker reports wrong high watermarks (SPEC §6), so the
 restore never asks for them. It reads until librdkafka's partition-EOF event (which
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +52,8 @@ from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from pydantic import ValidationError
 
 from schemas.state import MAX_WINDOW, StreamState
 
@@ -62,16 +74,30 @@ class RestoreStats:
     skipped_ahead: int  # records ignored because their input_offset >= committed offset
     tombstones: int
     seconds: float
+    malformed: int = 0  # records skipped because they cannot be a state of this partition
+    first_malformed: str | None = None  # why the first one was skipped (for the log line)
 
 
 class StateStore:
-    def __init__(self, state_topic: str, max_window: int = MAX_WINDOW) -> None:
+    def __init__(
+        self,
+        state_topic: str,
+        max_window: int = MAX_WINDOW,
+        max_streams: int = 1_000_000,
+        on_evict: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """`on_evict(reason, count)`: told of evictions ("ttl" or "cap"), for metrics and logs."""
         if not 1 <= max_window <= MAX_WINDOW:
             raise ValueError(f"max_window must be in [1, {MAX_WINDOW}], got {max_window}")
+        if max_streams < 1:
+            raise ValueError(f"max_streams must be >= 1, got {max_streams}")
         self.state_topic = state_topic
         self.max_window = max_window
+        self.max_streams = max_streams
+        self._on_evict = on_evict
         self._parts: dict[int, dict[str, StreamState]] = {}
         self._dirty: dict[tuple[int, str], StreamState | None] = {}  # None: tombstone
+        self._lru: OrderedDict[tuple[int, str], None] = OrderedDict()  # least recently updated first
 
     # -- reading ------------------------------------------------------------------------
     def get(self, partition: int, stream_id: str) -> StreamState | None:
@@ -85,7 +111,7 @@ class StateStore:
         return self._parts.get(partition, {})
 
     def __len__(self) -> int:
-        return sum(len(p) for p in self._parts.values())
+        return len(self._lru)
 
     # -- writing ------------------------------------------------------------------------
     def put(self, state: StreamState) -> StreamState:
@@ -95,7 +121,21 @@ class StateStore:
         part = state.input_partition
         self._parts.setdefault(part, {})[state.stream_id] = state
         self._dirty[(part, state.stream_id)] = state
+        self._lru[(part, state.stream_id)] = None
+        self._lru.move_to_end((part, state.stream_id))
+        self._enforce_cap()
         return state
+
+    def _enforce_cap(self) -> None:
+        """Evict the least recently updated streams beyond `max_streams` (tombstoned)."""
+        evicted = 0
+        while len(self._lru) > self.max_streams:
+            part, key = self._lru.popitem(last=False)[0]
+            self._parts[part].pop(key, None)
+            self._dirty[(part, key)] = None
+            evicted += 1
+        if evicted and self._on_evict is not None:
+            self._on_evict("cap", evicted)
 
     def changelog_records(self) -> list[ChangelogRecord]:
         """Drain dirty states and tombstones as (state partition, key, value or None)."""
@@ -112,6 +152,7 @@ class StateStore:
         for part in gone:
             self._parts.pop(part, None)
         self._dirty = {k: v for k, v in self._dirty.items() if k[0] not in gone}
+        self._lru = OrderedDict((k, None) for k in self._lru if k[0] not in gone)
 
     def evict_idle(self, now: datetime, ttl_s: float) -> list[tuple[int, str]]:
         """Remove streams whose last event is more than `ttl_s` before `now`; their tombstones
@@ -121,7 +162,10 @@ class StateStore:
             for key in [k for k, s in streams.items() if (now - s.last_ts).total_seconds() > ttl_s]:
                 del streams[key]
                 self._dirty[(part, key)] = None
+                self._lru.pop((part, key), None)
                 evicted.append((part, key))
+        if evicted and self._on_evict is not None:
+            self._on_evict("ttl", len(evicted))
         return evicted
 
     # -- restoring ----------------------------------------------------------------------
@@ -150,6 +194,7 @@ class StateStore:
         )
         latest: dict[bytes, tuple[int, bytes]] = {}  # key -> (input_offset, value) of the kept record
         read = ahead = tombstones = 0
+        malformed: list[str] = []
         limit = -1 if committed_offset is None else committed_offset
         try:
             consumer.assign([TopicPartition(self.state_topic, partition, OFFSET_BEGINNING)])
@@ -177,7 +222,10 @@ class StateStore:
                         tombstones += 1
                         latest.pop(key, None)
                         continue
-                    input_offset = orjson.loads(value)["input_offset"]
+                    input_offset = _input_offset(value)
+                    if input_offset is None:
+                        malformed.append(f"offset {msg.offset()}: not a state record (no integer input_offset)")
+                        continue
                     if input_offset >= limit:
                         ahead += 1
                         continue
@@ -187,18 +235,30 @@ class StateStore:
 
         streams: dict[str, StreamState] = {}
         for key, (_, value) in latest.items():
-            state = StreamState.model_validate_json(value)
+            try:
+                state = StreamState.model_validate_json(value)
+            except ValidationError as exc:
+                malformed.append(f"key {key[:64]!r}: invalid state ({exc.error_count()} errors)")
+                continue
             if state.input_partition != partition or state.stream_id.encode() != key:
-                raise StateRestoreError(
-                    f"{self.state_topic}[{partition}] holds key {key!r} with stream {state.stream_id!r} of input "
-                    f"partition {state.input_partition}: the state and input topics are not co-partitioned"
+                malformed.append(
+                    f"key {key[:64]!r} holds stream {state.stream_id[:64]!r} of input partition "
+                    f"{state.input_partition}, not of partition {partition}"
                 )
+                continue
             if len(state.window) > self.max_window:
                 state = state.model_copy(update={"window": state.window[-self.max_window :]})
             streams[state.stream_id] = state
         self._parts[partition] = streams
         self._dirty = {k: v for k, v in self._dirty.items() if k[0] != partition}
-        return RestoreStats(partition, read, len(streams), ahead, tombstones, time.monotonic() - started)
+        self._lru = OrderedDict((k, None) for k in self._lru if k[0] != partition)
+        for state in sorted(streams.values(), key=lambda st: st.last_ts):  # oldest first: evicted first
+            self._lru[(partition, state.stream_id)] = None
+        self._enforce_cap()
+        return RestoreStats(
+            partition, read, len(self._parts[partition]), ahead, tombstones, time.monotonic() - started,
+            malformed=len(malformed), first_malformed=malformed[0] if malformed else None,
+        )
 
     def _produce_sentinel(self, producer: Producer, partition: int, timeout_s: float) -> int:
         offsets: list[int] = []
@@ -217,6 +277,16 @@ class StateStore:
         if producer.flush(timeout_s) or errors or not offsets:
             raise StateRestoreError(f"sentinel to {self.state_topic}[{partition}] not delivered: {errors or 'timeout'}")
         return offsets[0]
+
+
+def _input_offset(value: bytes) -> int | None:
+    """The record's `input_offset`, or None when the value is not a state record at all."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    offset = obj.get("input_offset") if isinstance(obj, dict) else None
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) else None
 
 
 def produce_changelog(producer: Producer, topic: str, records: list[ChangelogRecord], **kwargs: Any) -> None:

@@ -11,8 +11,8 @@ Two ways an image becomes the backbone's image token (SPEC §2 step 2, `ImageSpe
   a mounted directory, frozen, one pooled vector per image.
 
 Every way an image part can be unusable -- not the declared format, undecodable,
-truncated, too many pixels -- raises `ModalityError` with a precise message, so the
-worker dead-letters that event alone (`error.class` `invalid_modality`).
+truncated, too many pixels, too many JPEG scans -- raises `ModalityError` with a precise
+message, so the worker dead-letters that event alone (`error.class` `invalid_modality`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from pipeline.errors import ModalityError, ModelLoadError
 from pipeline.encoders import looks_like_path
+from pipeline.modalities.jpeg import count_scans
 from schemas import labels as L
 
 # ---- decoding -------------------------------------------------------------------------
@@ -42,6 +43,18 @@ from schemas import labels as L
 # which we leave alone because it is process-global. Pillow's check still runs first as
 # a backstop and is reported with the same message prefix.
 MAX_IMAGE_PIXELS = 40_000_000
+
+# Scan-bomb guard (see `pipeline.modalities.jpeg`): the decoder walks every block of the
+# components a scan covers, data or not, so decode time grows with scans x pixels while
+# the file stays tiny. Encoders write 1 scan (baseline), 3-5 (Photoshop's progressive
+# settings), 6 (greyscale) or 10 (libjpeg's, Pillow's and most tools' standard progressive
+# script); 64 is over 6x the most any standard script writes. Measured on a shared 2-core
+# machine: the worst image it admits (40 MP, 4:4:4, 10 real scans plus 54 empty ones over
+# all three components, the costliest kind) takes ~1.1 s in `measure_image` (1.3 s for a
+# full-scale `decode_image`), against ~0.35 s for an ordinary 40 MP progressive JPEG;
+# without the limit 10,000 empty scans took 24 s at 16 MP. Refusing costs <= 0.2 s (the
+# marker walk over 4 MiB of nothing but scans).
+MAX_JPEG_SCANS = 64
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "png"),
@@ -70,7 +83,12 @@ def _megapixels(n: int) -> str:
 
 
 def decode_image(
-    fmt: str, data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS, draft_side: int | None = None
+    fmt: str,
+    data: bytes,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_scans: int = MAX_JPEG_SCANS,
+    draft_side: int | None = None,
 ) -> Image.Image:
     """Decode an event's image part into an 8-bit RGB Pillow image.
 
@@ -80,7 +98,9 @@ def decode_image(
        Pillow to the declared decoder keeps its other (less hardened) plugins out of reach.
     2. The header's claimed size must be at most `max_pixels` (see `MAX_IMAGE_PIXELS`),
        checked before decoding.
-    3. The pixels must decode completely (truncated files are refused, never padded).
+    3. A JPEG must hold at most `max_scans` scans (see `MAX_JPEG_SCANS`), counted from its
+       marker segments before decoding.
+    4. The pixels must decode completely (truncated files are refused, never padded).
     Then the EXIF orientation is applied (phones store portrait photos rotated; the
     aspect ratio and content should be what a viewer shows), transparency is composited
     over white, and 16-bit greyscale is scaled (Pillow would clip it) to 8-bit RGB.
@@ -89,6 +109,47 @@ def decode_image(
     sides stay >= `draft_side`; 10-60x faster for photos when only a small version is
     needed (the descriptor works at <= 256 px, vision encoders at ~224 px).
     """
+    return _decode(fmt, data, max_pixels=max_pixels, max_scans=max_scans, draft_side=draft_side)[0]
+
+
+def measure_image(
+    fmt: str, data: bytes, *, keep_for_vision: bool = False
+) -> tuple[dict[str, float], Image.Image | None]:
+    """Decode an event's image once and return (its descriptor, the pixels a vision encoder
+    will read or None).
+
+    Both uses need a small image only, so a JPEG is decoded at reduced scale (`draft_side`:
+    `DESCRIPTOR_SIDE`, or `VISION_SIDE` when the pixels are kept) and the kept pixels are
+    reduced at once by `fit_for_vision`: a 40 MP image would otherwise be held as 120 MB
+    of RGB until its batch runs. `aspect_ratio` is still that of the full image."""
+    side = VISION_SIDE if keep_for_vision else DESCRIPTOR_SIDE
+    img, full_size = _decode(fmt, data, draft_side=side)
+    return image_descriptor(img, full_size=full_size), fit_for_vision(img) if keep_for_vision else None
+
+
+def _decode(
+    fmt: str,
+    data: bytes,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    max_scans: int = MAX_JPEG_SCANS,
+    draft_side: int | None = None,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """`decode_image`, plus the full (EXIF-rotated) size, which reduced-scale decoding loses."""
+    img = _open(fmt, data, max_pixels=max_pixels, max_scans=max_scans)
+    try:
+        full_size = _oriented_size(img)
+        if draft_side is not None and fmt == "jpeg":
+            img.draft("RGB", (draft_side, draft_side))
+        img.load()
+        rgb = _to_rgb(ImageOps.exif_transpose(img))
+    except Exception as exc:  # noqa: BLE001 -- truncated data, bad CRC, broken Huffman table, ...
+        raise ModalityError(f"image: not a decodable {fmt} ({type(exc).__name__}: {exc})") from None
+    return rgb, full_size
+
+
+def _open(fmt: str, data: bytes, *, max_pixels: int, max_scans: int) -> Image.Image:
+    """Steps 1-3 of `decode_image`: everything refused before a pixel is decoded."""
     if fmt not in _PIL_FORMAT:
         raise ModalityError(f"image: unsupported format {fmt!r} (expected 'jpeg' or 'png')")
     if not data:
@@ -117,14 +178,19 @@ def decode_image(
         raise ModalityError(
             f"image: {width}x{height} = {_megapixels(width * height)} exceeds {_megapixels(max_pixels)}"
         )
-    try:
-        if draft_side is not None and fmt == "jpeg":
-            img.draft("RGB", (draft_side, draft_side))
-        img.load()
-        rgb = _to_rgb(ImageOps.exif_transpose(img))
-    except Exception as exc:  # noqa: BLE001 -- truncated data, bad CRC, broken Huffman table, ...
-        raise ModalityError(f"image: not a decodable {fmt} ({type(exc).__name__}: {exc})") from None
-    return rgb
+    if fmt == "jpeg":
+        scans = count_scans(data)
+        if scans > max_scans:
+            raise ModalityError(f"image: jpeg has {scans} scans, more than the limit of {max_scans}")
+    return img
+
+
+def _oriented_size(img: Image.Image) -> tuple[int, int]:
+    """The stored size as a viewer shows it: EXIF orientations 5-8 turn the image by 90 deg
+    (the same tag `ImageOps.exif_transpose` applies)."""
+    width, height = img.size
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -208,10 +274,14 @@ assert tuple(IMAGE_DESCRIPTOR_RANGES) == IMAGE_DESCRIPTOR, "descriptor names dri
 
 
 def _downscale(img: Image.Image, side: int) -> Image.Image:
-    width, height = img.size
-    scale = side / max(width, height)
+    return _scaled(img, side / max(img.size))
+
+
+def _scaled(img: Image.Image, scale: float) -> Image.Image:
+    """`img` resized by `scale` when that shrinks it, else `img` itself (never enlarged)."""
     if scale >= 1.0:
         return img
+    width, height = img.size
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     # reducing_gap: box-reduce by an integer factor first, then a bilinear resample --
     # several times faster than a full-quality resize, and anti-aliased.
@@ -227,9 +297,10 @@ def _sobel_magnitude(luma: np.ndarray) -> np.ndarray:
     return np.hypot(gx, gy) / 4.0
 
 
-def image_descriptor(img: Image.Image) -> dict[str, float]:
+def image_descriptor(img: Image.Image, full_size: tuple[int, int] | None = None) -> dict[str, float]:
     """The 16 named values of `IMAGE_DESCRIPTOR` for one image (formulas and ranges in
-    `IMAGE_DESCRIPTOR_RANGES`). All finite and inside their ranges.
+    `IMAGE_DESCRIPTOR_RANGES`). All finite and inside their ranges. `full_size`: the
+    image's size before a reduced-scale decode, whose rounding would shift `aspect_ratio`.
 
     Why these: they are cheap, deterministic, and the colour/light/texture cues that the
     affective-image literature links to valence and arousal (brightness and saturation to
@@ -237,7 +308,7 @@ def image_descriptor(img: Image.Image) -> dict[str, float]:
     They describe *how* an image looks, not *what* it shows -- that needs the vision
     encoder of the production profile.
     """
-    width, height = img.size
+    width, height = full_size or img.size
     rgb = _to_rgb(img) if img.mode != "RGB" else img
     small = _downscale(rgb, DESCRIPTOR_SIDE)
     luma8 = np.asarray(small.convert("L"))
@@ -324,6 +395,44 @@ _HUE_BIN_OF_DEGREE = _hue_table()
 
 # ---- vision encoder (profile `production`) -------------------------------------------
 
+VISION_SIDE = 512
+"""Kept event images are reduced to this many pixels on their shorter side (never
+enlarged), right after decoding; the encoder's own processor then resizes them to its
+input. Vision processors either squash to a fixed square (ViT, SigLIP: height x width)
+or resize the shorter side and centre-crop (CLIP, DINOv2, ConvNeXt: `shortest_edge`), so
+a shorter side at least their input size loses nothing either way. The production
+profile's ViT-B/16 reads 224 px; 512 also covers the 768-wide checkpoints that read 384
+or 512 px. `VisionEncoder` refuses at load a processor that reads more."""
+
+VISION_MAX_SIDE = 4 * VISION_SIDE
+"""...and to at most this on the longer side, which bounds what a panorama keeps (the
+shorter side then drops below `VISION_SIDE` beyond 4:1, where a squashing processor
+crushes the long side anyway and a cropping one keeps only its centre). Worst case kept:
+2048 x 512 x 3 bytes = 3 MiB per image, ~1 MiB for a 4:3 photo, instead of 120 MB for
+40 MP."""
+
+
+def fit_for_vision(img: Image.Image) -> Image.Image:
+    """`img` reduced to what a vision encoder reads (`VISION_SIDE`, `VISION_MAX_SIDE`),
+    aspect ratio kept. Done per event right after decoding, because the pixels wait in
+    memory until the event's batch runs (64 events x 120 MB at 40 MP would be 7 GiB)."""
+    width, height = img.size
+    return _scaled(img, min(VISION_SIDE / min(width, height), VISION_MAX_SIDE / max(width, height)))
+
+
+def _processor_side(processor: Any) -> int | None:
+    """The largest side a `transformers` image processor resizes or crops to (None when it
+    names none we know). Reads `size` and `crop_size`, dicts or `SizeDict`s."""
+    sides: list[int] = []
+    for attr in ("size", "crop_size"):
+        spec = getattr(processor, attr, None)
+        for key in ("height", "width", "shortest_edge"):
+            value = spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+            if isinstance(value, int):
+                sides.append(value)
+    return max(sides, default=None)
+
+
 # Composite (image + text) checkpoints whose vision tower has its own class: AutoModel
 # would build the two-tower model, whose forward needs text too.
 _VISION_TOWERS = {"clip": "CLIPVisionModel", "siglip": "SiglipVisionModel", "siglip2": "Siglip2VisionModel"}
@@ -371,6 +480,12 @@ class VisionEncoder:
                 f"image encoder {name!r}: cannot load a transformers vision model from {path!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        needed = _processor_side(self.processor)
+        if needed is not None and needed > VISION_SIDE:
+            raise ModelLoadError(
+                f"image encoder {name!r}: {path!r} reads {needed}-px images, but event images are kept "
+                f"at most {VISION_SIDE} px on their shorter side (pipeline.modalities.image.VISION_SIDE)"
+            )
         missing = set(info.get("missing_keys") or ())
         pooler_missing = {k for k in missing if "pooler" in k.split(".")}
         untrained = sorted(missing - pooler_missing)

@@ -10,6 +10,7 @@ returns is kept twice: the named measurements go into the result as they are, an
 from __future__ import annotations
 
 import base64
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from pipeline.errors import ModalityError
 from schemas import labels as L
 from schemas.input import InputEvent
+from schemas.result import Analysis, BiosignalAnalysis, SignalSpectrum
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Parts:
     """What one event's non-text parts measured; None where the event had no such part."""
 
     image: dict[str, float] | None = None
-    image_pixels: Any = None  # a PIL image, kept only when a vision encoder will read it
+    image_pixels: Any = None  # a PIL image, kept (reduced: `fit_for_vision`) only when a vision encoder will read it
     audio: dict[str, float] | None = None
     biosignals: dict[str, dict[str, float]] | None = None
     spectra: dict[str, tuple[list[float], float]] = field(default_factory=dict)
@@ -43,11 +45,10 @@ def extract(event: InputEvent, keep_image: bool = False) -> Parts | None:
         return None
     parts = Parts()
     if event.image is not None:
-        from pipeline.modalities.image import decode_image, image_descriptor
+        from pipeline.modalities.image import measure_image
 
-        img = decode_image(event.image.format, base64.b64decode(event.image.data))
-        parts.image = image_descriptor(img)
-        parts.image_pixels = img if keep_image else None
+        data = base64.b64decode(event.image.data)
+        parts.image, parts.image_pixels = measure_image(event.image.format, data, keep_for_vision=keep_image)
     if event.audio is not None:
         from pipeline.modalities.audio import audio_features, decode_audio
         from pipeline.modalities.spectrum import signal_spectrum
@@ -68,20 +69,112 @@ def extract(event: InputEvent, keep_image: bool = False) -> Parts | None:
             values = np.asarray(signal.values, dtype=np.float64)
             parts.biosignals[name] = measure[name](values, signal.sample_rate)
             parts.spectra[name] = signal_spectrum(values, signal.sample_rate)
-    _check_finite(parts)
+    _check_publishable(parts)
     return parts
 
 
-def _check_finite(parts: Parts) -> None:
-    """A NaN measurement would poison the token and then the whole result: refuse it here,
-    where the event can still be dead-lettered with the feature named."""
+# ---- what the result schema will accept ---------------------------------------------
+# The result is validated when it is built, after the batch ran: a measurement outside
+# the schema's range would fail there and take the worker down with it (e.g. GSR values
+# of 2e9 make tonic_level 2e9, beyond the schema's +-1e9). So every number extraction
+# returns is held here to the very ranges the result schema states -- read from its JSON
+# Schema, the published contract, not copied -- while the event can still be
+# dead-lettered alone with the feature named.
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A number's allowed interval, as a JSON Schema fragment states it."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False  # exclusiveMinimum
+    hi_open: bool = False  # exclusiveMaximum
+
+    @classmethod
+    def of(cls, schema: dict[str, Any]) -> "Bound":
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        lo_x, hi_x = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        return cls(
+            lo=float(lo_x if lo_x is not None else lo if lo is not None else -math.inf),
+            hi=float(hi_x if hi_x is not None else hi if hi is not None else math.inf),
+            lo_open=lo_x is not None,
+            hi_open=hi_x is not None,
+        )
+
+    def admits(self, x: float) -> bool:
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return math.isfinite(x) and above and below
+
+    def __str__(self) -> str:
+        left = "(" if self.lo_open or math.isinf(self.lo) else "["
+        right = ")" if self.hi_open or math.isinf(self.hi) else "]"
+        return f"{left}{self.lo:g}, {self.hi:g}{right}"
+
+
+@dataclass(frozen=True)
+class PublishedBounds:
+    """Per group (image, audio, eeg, ecg, gsr) and feature, and for a spectrum, what
+    `schemas.result` accepts."""
+
+    features: dict[str, dict[str, Bound]]
+    spectrum_bin: Bound
+    spectrum_bins: tuple[int, int]  # min, max number of bins
+    spectrum_max_hz: Bound
+
+
+@functools.cache
+def published_bounds() -> PublishedBounds:
+    """Read once from the result models' JSON Schemas (`Named(...)` fields, `SignalSpectrum`)."""
+    groups = {"image": Analysis, "audio": Analysis, **{name: BiosignalAnalysis for name in L.BIOSIGNALS}}
+    features = {group: _named_bounds(model.model_json_schema()["properties"][group]) for group, model in groups.items()}
+    spectrum = SignalSpectrum.model_json_schema()["properties"]
+    magnitude = spectrum["magnitude"]
+    return PublishedBounds(
+        features=features,
+        spectrum_bin=Bound.of(magnitude["items"]),
+        spectrum_bins=(magnitude.get("minItems", 0), magnitude.get("maxItems", 2**31)),
+        spectrum_max_hz=Bound.of(spectrum["max_hz"]),
+    )
+
+
+def _named_bounds(field: dict[str, Any]) -> dict[str, Bound]:
+    """{feature: Bound} of an optional `Named(...)` field's schema (the object branch of its anyOf)."""
+    mapping = next(s for s in field.get("anyOf", [field]) if s.get("type") == "object")
+    return {name: Bound.of(prop) for name, prop in mapping["properties"].items()}
+
+
+def _check_publishable(parts: Parts) -> None:
+    """Refuse a measurement the result could not carry: not finite (a NaN would also
+    poison the token and then the whole result) or outside the schema's range."""
+    bounds = published_bounds()
     groups: dict[str, dict[str, float] | None] = {"image": parts.image, "audio": parts.audio}
-    for name, values in (parts.biosignals or {}).items():
-        groups[name] = values
+    groups.update(parts.biosignals or {})
     for group, values in groups.items():
         for key, value in (values or {}).items():
             if not math.isfinite(value):
                 raise ModalityError(f"{group}: measured {key} is not finite ({value})")
+            bound = bounds.features[group][key]
+            if not bound.admits(value):
+                raise ModalityError(f"{group}: measured {key} = {value:g} is outside the result's range {bound}")
+    for name, (magnitude, max_hz) in parts.spectra.items():
+        _check_spectrum(name, magnitude, max_hz, bounds)
+
+
+def _check_spectrum(name: str, magnitude: list[float], max_hz: float, bounds: PublishedBounds) -> None:
+    low, high = bounds.spectrum_bins
+    if not low <= len(magnitude) <= high:
+        raise ModalityError(f"{name} spectrum: {len(magnitude)} bins, the result takes {low}-{high}")
+    for k, value in enumerate(magnitude):
+        if not bounds.spectrum_bin.admits(value):
+            raise ModalityError(
+                f"{name} spectrum: bin {k} = {value:g} is outside the result's range {bounds.spectrum_bin}"
+            )
+    if not bounds.spectrum_max_hz.admits(max_hz):
+        raise ModalityError(
+            f"{name} spectrum: max_hz = {max_hz:g} is outside the result's range {bounds.spectrum_max_hz}"
+        )
 
 
 # ---- scaling into model inputs ------------------------------------------------------

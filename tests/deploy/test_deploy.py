@@ -265,6 +265,105 @@ def test_deployment_defaults(chart: Any) -> None:
     assert one(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
 
 
+def test_new_worker_settings_reach_the_configmap(chart: Any) -> None:
+    env = one(render(chart, {}), "ConfigMap")["data"]
+    assert {k: env[k] for k in (
+        "REDHEART_HTTP_TIMEOUT_S", "REDHEART_HTTP_MAX_CONNECTIONS", "REDHEART_HELPER_LLM_MAX_RESPONSE_BYTES",
+        "REDHEART_MAX_FUTURE_SKEW_S", "REDHEART_MAX_STREAMS", "REDHEART_LIVENESS_TIMEOUT_S",
+        "REDHEART_RECOVERY_DIR", "REDHEART_STATE_EVICTION_INTERVAL_S",
+    )} == {
+        "REDHEART_HTTP_TIMEOUT_S": "10", "REDHEART_HTTP_MAX_CONNECTIONS": "32",
+        "REDHEART_HELPER_LLM_MAX_RESPONSE_BYTES": "1048576", "REDHEART_MAX_FUTURE_SKEW_S": "3600",
+        "REDHEART_MAX_STREAMS": "20000", "REDHEART_LIVENESS_TIMEOUT_S": "120",
+        "REDHEART_RECOVERY_DIR": "/tmp/redheart", "REDHEART_STATE_EVICTION_INTERVAL_S": "60",
+    }
+    env = one(render(chart, {"config": {"httpTimeoutS": 4.5, "maxStreams": 5, "livenessTimeoutS": 45}}), "ConfigMap")["data"]
+    assert (env["REDHEART_HTTP_TIMEOUT_S"], env["REDHEART_MAX_STREAMS"], env["REDHEART_LIVENESS_TIMEOUT_S"]) == ("4.5", "5", "45")
+
+
+def test_recovery_dir_is_on_a_pod_volume(chart: Any) -> None:
+    """The crash marker must survive a container restart: /tmp is the pod's emptyDir."""
+    docs = render(chart, {})
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    recovery = one(docs, "ConfigMap")["data"]["REDHEART_RECOVERY_DIR"]
+    mount = next(path for path in mounts if recovery == path or recovery.startswith(path.rstrip("/") + "/"))
+    assert any(v["name"] == mounts[mount] and "emptyDir" in v for v in pod["volumes"])
+    extra = {"extraVolumes": [{"name": "state", "emptyDir": {}}],
+             "extraVolumeMounts": [{"name": "state", "mountPath": "/var/lib/redheart"}],
+             "config": {"recoveryDir": "/var/lib/redheart/marker"}}
+    assert one(render(chart, extra), "ConfigMap")["data"]["REDHEART_RECOVERY_DIR"] == "/var/lib/redheart/marker"
+    with pytest.raises((helm.HelmRenderError, helm.HelmValuesError)) as exc:
+        render(chart, {"config": {"recoveryDir": "/var/lib/redheart"}})  # the read-only root filesystem
+    assert "recoveryDir" in str(exc.value)
+
+
+def test_liveness_probe_follows_the_worker(chart: Any) -> None:
+    docs = render(chart, {})
+    c = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = one(docs, "ConfigMap")["data"]
+    probe = c["livenessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "http"}  # /healthz embeds REDHEART_LIVENESS_TIMEOUT_S
+    assert probe["timeoutSeconds"] < float(env["REDHEART_HTTP_TIMEOUT_S"])
+    # the probe's own grace is short next to the worker's threshold: the worker decides
+    assert probe["periodSeconds"] * probe["failureThreshold"] < float(env["REDHEART_LIVENESS_TIMEOUT_S"])
+    with pytest.raises((helm.HelmRenderError, helm.HelmValuesError)) as exc:
+        render(chart, {"config": {"httpTimeoutS": 2}, "livenessProbe": {"timeoutSeconds": 3}})
+    assert "httpTimeoutS" in str(exc.value)
+
+
+def _policy(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return one(docs, "NetworkPolicy")["spec"]
+
+
+def test_network_policy_is_off_by_default(chart: Any) -> None:
+    assert not by_kind(render(chart, {}), "NetworkPolicy")
+
+
+def test_network_policy_defaults_when_enabled(chart: Any, validators: None) -> None:
+    docs = render(chart, {"networkPolicy": {"enabled": True},
+                          "config": {"bootstrapServers": "b-1.example.com:9096,b-2.example.com:9096,kafka"}})
+    np = one(docs, "NetworkPolicy")
+    validate_object(np)
+    spec = np["spec"]
+    assert spec["podSelector"]["matchLabels"] == one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]  # the HTTP port only
+    assert rule["from"] == [{"podSelector": {}},
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    dns, kafka = spec["egress"]  # no helper LLM configured: no rule for it
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert kafka["ports"] == [{"port": 9096, "protocol": "TCP"}, {"port": 9092, "protocol": "TCP"}]
+    assert "to" not in kafka
+
+
+def test_network_policy_from_values(chart: Any, validators: None) -> None:
+    docs = render(chart, _values(CHART / "ci" / "gpu-keda-values.yaml"))
+    spec = _policy(docs)
+    (rule,) = spec["ingress"]
+    assert rule["from"][1]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
+    dns, kafka, llm = spec["egress"]
+    assert kafka["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kafka"}}}]
+    assert kafka["ports"] == [{"port": 9092, "protocol": "TCP"}]
+    assert llm["ports"] == [{"port": 8443, "protocol": "TCP"}]  # from config.helperLlmUrl
+    custom = {"networkPolicy": {"enabled": True,
+                                "ingress": {"allowSameNamespace": False, "from": []},
+                                "egress": {"enabled": False}},
+              "config": {"mode": "production-oss", "helperLlmUrl": "https://llm.example.com/v1"}}
+    spec = _policy(render(chart, custom))
+    assert spec["ingress"] == [] and spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+    spec = _policy(render(chart, {"networkPolicy": {"enabled": True, "egress": {
+        "kafkaPorts": [9093, 9094], "helperLlmPorts": [443], "extra": [{"ports": [{"port": 4317, "protocol": "TCP"}]}]}}}))
+    assert [r["ports"] for r in spec["egress"][1:]] == [
+        [{"port": 9093, "protocol": "TCP"}, {"port": 9094, "protocol": "TCP"}],
+        [{"port": 443, "protocol": "TCP"}],
+        [{"port": 4317, "protocol": "TCP"}],
+    ]
+    for doc in by_kind(render(chart, custom), "NetworkPolicy"):
+        validate_object(doc)
+
+
 def test_gpu_keda_values(chart: Any) -> None:
     values = _values(CHART / "ci" / "gpu-keda-values.yaml")
     docs = render(chart, values)
@@ -379,6 +478,16 @@ def test_broken_values_file_is_rejected(chart: Any, validators: None) -> None:
         {"models": {"source": "existingClaim", "existingClaim": ""}},
         {"metrics": {"serviceMonitor": {"interval": "often"}}},
         {"replicas": 2},
+        {"config": {"httpTimeoutS": 0}},
+        {"config": {"httpMaxConnections": 0}},
+        {"config": {"helperLlmMaxResponseBytes": 10}},
+        {"config": {"maxStreams": 0}},
+        {"config": {"livenessTimeoutS": 0}},
+        {"config": {"recoveryDir": "relative/dir"}},
+        {"config": {"maxFutureSkewS": -1}},
+        {"networkPolicy": {"enabled": "yes"}},
+        {"networkPolicy": {"egress": {"kafkaPorts": [0]}}},
+        {"networkPolicy": {"ingress": {"unknown": []}}},
     ],
 )
 def test_schema_rejects(chart: Any, values: dict[str, Any]) -> None:
@@ -444,12 +553,26 @@ def test_compose_topology() -> None:
     assert w["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
     assert w["command"] == ["run", "--allow-untrained"]
     assert w["environment"]["REDHEART_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert "8080:8080" in w["ports"]
+    assert "127.0.0.1:8080:8080" in w["ports"]
     prom = _load_yaml(ROOT / "deploy" / "prometheus" / "prometheus.yml")
     targets = [t for job in prom["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]]
     assert "worker:8080" in targets
     mounted = " ".join(s["grafana"]["volumes"])
     assert "deploy/grafana/redheart.json" in mounted and "deploy/grafana/provisioning" in mounted
+
+
+def test_compose_publishes_on_loopback_only_and_has_no_default_password() -> None:
+    compose = _load_yaml(ROOT / "docker-compose.yml")
+    published = [(name, p) for name, svc in compose["services"].items() for p in svc.get("ports", [])]
+    assert published, "nothing published?"
+    for name, port in published:
+        assert isinstance(port, str) and port.startswith("127.0.0.1:"), f"{name} publishes {port!r} beyond loopback"
+    env = compose["services"]["grafana"]["environment"]
+    password = env["GF_SECURITY_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password  # required, no default
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^GRAFANA_ADMIN_PASSWORD=$", example, re.M), "the example must not ship a password"
+    assert "admin/admin" not in (ROOT / "docker-compose.yml").read_text()
 
 
 # --------------------------------------------------------------------------- Grafana dashboard

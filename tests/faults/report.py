@@ -28,6 +28,10 @@ After a SIGKILL, duplicates are the results produced since the last commit (ever
 kill test repeats a few sentences, so the result cache makes the worker fast and the count
 swings between runs (6 to ~750) with where the kills land; exactly-once rows also count the
 aborted transactions the embedded broker shows (docs/OPERATIONS.md, "Delivery guarantees").
+The hostile-review rows (`tests/faults/test_poison.py`, `tests/unit/test_accept_fuzz.py`) check
+the rule that no record stops a partition (docs/OPERATIONS.md, "Bad records never stop a
+partition"): their notes say how each hostile record ended, and the fuzz row counts exceptions
+that escaped the precise checks (`internal_error`), which must be 0.
 
 | scenario | broker | delivery | events | kills / restarts | results missing | duplicates | duplicates identical | dead letters | notes |
 |---|---|---|---:|---:|---:|---:|---|---:|---|

@@ -21,8 +21,10 @@ from pipeline.modalities.image import (
     IMAGE_DESCRIPTOR,
     IMAGE_DESCRIPTOR_RANGES,
     MAX_IMAGE_PIXELS,
+    VISION_SIDE,
     VisionEncoder,
     decode_image,
+    fit_for_vision,
     image_descriptor,
 )
 from schemas import labels as L
@@ -398,3 +400,27 @@ def test_checkpoint_missing_encoder_weights_is_refused(vit_dirs: dict[str, Path]
 def test_expected_dim_is_checked(vit_dirs: dict[str, Path]) -> None:
     with pytest.raises(ModelLoadError, match="yields 32-d vectors, profile expects 768"):
         VisionEncoder(str(vit_dirs["pooled"]), CPU, expected_dim=768)
+
+
+def test_processor_reading_more_than_the_kept_side_is_refused(tmp_path: Path) -> None:
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    torch.manual_seed(0)
+    ViTModel(ViTConfig(**TINY)).save_pretrained(tmp_path)
+    ViTImageProcessor(size={"height": VISION_SIDE + 1, "width": VISION_SIDE + 1}).save_pretrained(tmp_path)
+    kept_at = rf"reads {VISION_SIDE + 1}-px images, but event images are kept at most {VISION_SIDE} px"
+    with pytest.raises(ModelLoadError, match=kept_at):
+        VisionEncoder(str(tmp_path), CPU)
+
+
+def test_kept_pixels_encode_like_the_full_image(vit_dirs: dict[str, Path]) -> None:
+    # The encoder's processor resizes either way; the kept copy only spares the memory.
+    enc = VisionEncoder(str(vit_dirs["pooled"]), CPU)
+    y, x = np.mgrid[0:1500, 0:2000]
+    full = Image.fromarray(np.stack([x * 255 // 2000, y * 255 // 1500, (x + y) % 256], -1).astype(np.uint8))
+    kept = fit_for_vision(full)
+    assert kept.size == (683, VISION_SIDE)
+    a, b = enc.encode([full]), enc.encode([kept])
+    assert torch.allclose(a, b, atol=1e-3), (a - b).abs().max()  # measured 1.6e-4
+    mirrored = enc.encode([full.transpose(Image.Transpose.FLIP_LEFT_RIGHT)])
+    assert not torch.allclose(a, mirrored, atol=1e-2)  # (another image differs by ~5e-2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from confluent_kafka import KafkaError
 
@@ -158,10 +159,35 @@ def test_restore_with_nothing_committed_restores_nothing() -> None:
     assert store.streams(0) == {}
 
 
-def test_restore_refuses_a_state_of_another_partition() -> None:
-    _, factory = factory_for([rec(state("a", partition=1, offset=0))])
-    with pytest.raises(StateRestoreError, match="co-partitioned"):
-        StateStore("st").restore(factory, 0, committed_offset=5)
+def test_restore_skips_and_reports_records_that_cannot_be_ours() -> None:
+    """One bad write to the state topic must not stop every assignment of its partition:
+    records of another partition, under another key, not JSON, or not a valid state are
+    skipped and counted; the good ones are restored."""
+    good = rec(state("ok", 0, 1))
+    other_partition = rec(state("a", partition=1, offset=0))
+    wrong_key = (b"not-b", rec(state("b", 0, 2))[1])
+    not_json = (b"c", b"\xff{not json")
+    invalid = (b"d", orjson.dumps({"input_offset": 3, "stream_id": "d"}))
+    _, factory = factory_for([good, other_partition, wrong_key, not_json, invalid])
+    store = StateStore("st")
+    stats = store.restore(factory, 0, committed_offset=5)
+    assert set(store.streams(0)) == {"ok"} and stats.restored == 1
+    assert stats.malformed == 4 and stats.first_malformed
+
+
+def test_the_stream_cap_evicts_the_least_recently_updated_with_a_tombstone() -> None:
+    told: list[tuple[str, int]] = []
+    store = StateStore("st", max_streams=3, on_evict=lambda reason, n: told.append((reason, n)))
+    for i, sid in enumerate(["a", "b", "c"]):
+        store.put(state(sid, 0, i))
+    store.changelog_records()
+    store.put(state("a", 0, 3))  # a is now the most recent; b the least
+    store.put(state("d", 1, 0))
+    assert len(store) == 3 and store.get(0, "b") is None and store.get(0, "a") is not None
+    assert (0, "b", None) in store.changelog_records()
+    assert told == [("cap", 1)]
+    store.drop([0])
+    assert len(store) == 1  # only d of partition 1
 
 
 def test_restore_raises_on_a_broker_error() -> None:

@@ -104,6 +104,19 @@ app.kubernetes.io/component: worker
 
 {{/* Rendering guards. */}}
 {{- define "redheart.validate" -}}
+{{- $c := .Values.config -}}
+{{- $onVolume := or (eq $c.recoveryDir "/tmp") (hasPrefix "/tmp/" $c.recoveryDir) -}}
+{{- range .Values.extraVolumeMounts -}}
+{{- if or (eq $c.recoveryDir .mountPath) (hasPrefix (printf "%s/" (trimSuffix "/" .mountPath)) $c.recoveryDir) -}}
+{{- $onVolume = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $onVolume -}}
+{{- fail (printf "config.recoveryDir=%s must be on a pod volume so the crash marker survives a container restart: under /tmp (the chart's emptyDir) or an extraVolumeMounts path" $c.recoveryDir) -}}
+{{- end -}}
+{{- if and .Values.livenessProbe.enabled (ge (float64 .Values.livenessProbe.timeoutSeconds) (float64 $c.httpTimeoutS)) -}}
+{{- fail "livenessProbe.timeoutSeconds must be below config.httpTimeoutS (the worker's per-connection deadline)" -}}
+{{- end -}}
 {{- if and .Values.autoscaling.keda.enabled .Values.autoscaling.hpa.enabled -}}
 {{- fail "autoscaling.keda.enabled and autoscaling.hpa.enabled are mutually exclusive: KEDA creates its own HPA for the Deployment. Enable one of them." -}}
 {{- end -}}
@@ -119,4 +132,31 @@ app.kubernetes.io/component: worker
 {{- fail "autoscaling.hpa.enabled needs a metric: targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or autoscaling.hpa.metrics" -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Kafka broker ports for the NetworkPolicy: networkPolicy.egress.kafkaPorts, else those of config.bootstrapServers. */}}
+{{- define "redheart.kafkaPorts" -}}
+{{- $ports := list -}}
+{{- if .Values.networkPolicy.egress.kafkaPorts -}}
+{{- range .Values.networkPolicy.egress.kafkaPorts -}}{{- $ports = append $ports (int .) -}}{{- end -}}
+{{- else -}}
+{{- range splitList "," .Values.config.bootstrapServers -}}
+{{- $p := trimPrefix ":" (regexFind ":[0-9]+$" (trim .)) -}}
+{{- $ports = append $ports (int (default "9092" $p)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (uniq $ports) -}}
+{{- end -}}
+
+{{/* Helper LLM ports for the NetworkPolicy: networkPolicy.egress.helperLlmPorts, else the port of config.helperLlmUrl. */}}
+{{- define "redheart.helperLlmPorts" -}}
+{{- $ports := list -}}
+{{- if .Values.networkPolicy.egress.helperLlmPorts -}}
+{{- range .Values.networkPolicy.egress.helperLlmPorts -}}{{- $ports = append $ports (int .) -}}{{- end -}}
+{{- else if .Values.config.helperLlmUrl -}}
+{{- $u := urlParse .Values.config.helperLlmUrl -}}
+{{- $p := trimPrefix ":" (regexFind ":[0-9]+$" $u.host) -}}
+{{- $ports = append $ports (int (default (ternary "443" "80" (eq (lower $u.scheme) "https")) $p)) -}}
+{{- end -}}
+{{- toJson $ports -}}
 {{- end -}}
