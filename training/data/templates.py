@@ -4,7 +4,7 @@ Why: the public corpora are English tweets and reviews with sentiment only; noth
 here has Korean emotion text. We compose sentences from a situation clause, an
 emotion expression and, sometimes, an extra clause (regret, causes, people, face,
 money...). Labels are NOT taken from the template slots: the labeling functions of
-`pipeline.weak` label every generated sentence, exactly as they label tweets, and a
+`training.weak` label every generated sentence, exactly as they label tweets, and a
 sentence whose emotion label disagrees with the slot it was built from is dropped
 (documented in the model card with the count). The hand-labeled evaluation set
 (`tests/data/emotion_eval.jsonl`) was written separately and any overlap is removed.

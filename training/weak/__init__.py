@@ -1,5 +1,5 @@
 """Weak supervision: labeling functions over lexicons and cue phrases (SPEC §8)."""
 
-from pipeline.weak.functions import WEAK_OUTPUTS, WeakLabels, label
+from training.weak.functions import WEAK_OUTPUTS, WeakLabels, label
 
 __all__ = ["WEAK_OUTPUTS", "WeakLabels", "label"]

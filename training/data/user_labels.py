@@ -1,6 +1,6 @@
 """Real labels from users: one JSON object per line, any subset of heads labeled.
 
-`python -m pipeline.train --labels FILE.jsonl` validates every row against
+`python -m training.train --labels FILE.jsonl` validates every row against
 `LabeledText` before anything trains and stops with the line numbers and the
 pydantic messages of every bad row: a typo in a label name must not silently train
 a head on nothing. Mappings are keyed by the label names of `schemas.labels`; a

@@ -1,1 +1,0 @@
-"""Training data: public corpora, template corpora, user labels, cached encodings."""
