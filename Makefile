@@ -12,6 +12,10 @@ STAMP  := $(VENV)/.installed
 .PHONY: install demo test lint-deploy train schemas clean
 
 CHECKPOINT ?= checkpoints/small
+# Human-labeled data sets (docs/DATA.md): $REDHEART_DATA_DIR when set, else ../shared/data when this
+# checkout has it; override with DATA_DIR=... Training gets --data-dir, the tests REDHEART_DATA_DIR.
+DATA_DIR ?= $(or $(REDHEART_DATA_DIR),$(wildcard ../shared/data))
+DATA_ARGS := $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,21 +31,21 @@ install: $(STAMP)
 # The demo's checkpoint is trained by the demo itself when absent: ~8 min from a cold encoder cache on 2 cores
 # (~7 of them encoding 14k texts with two frozen encoders; cached, so a retrain takes ~1.5 min), with progress bars.
 $(CHECKPOINT)/manifest.json: | $(STAMP)
-	$(BIN)/python -m pipeline.train --profile small --preset demo --out $(CHECKPOINT) --seed 0
+	$(BIN)/python -m training.train --profile small --preset demo --out $(CHECKPOINT) --seed 0 $(DATA_ARGS)
 
 demo: $(STAMP) $(CHECKPOINT)/manifest.json
 	REDHEART_CHECKPOINT=$(CHECKPOINT) $(BIN)/python -m worker.demo
 
 train: $(STAMP)
-	$(BIN)/python -m pipeline.train --profile small --preset full --out $(CHECKPOINT) --seed 0
-	$(BIN)/python -m pipeline.eval --checkpoint $(CHECKPOINT)
+	$(BIN)/python -m training.train --profile small --preset full --out $(CHECKPOINT) --seed 0 $(DATA_ARGS)
+	$(BIN)/python -m training.eval --checkpoint $(CHECKPOINT)
 
 # Helm chart, docker-compose, Dockerfile, dashboards: offline (no cluster, no Docker daemon).
 lint-deploy: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/deploy
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(if $(DATA_DIR),REDHEART_DATA_DIR=$(DATA_DIR) )$(BIN)/python -m pytest
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export

@@ -1,4 +1,4 @@
-"""`pipeline.train` / `pipeline.eval` on the `tiny` preset (a few hundred real texts,
+"""`training.train` / `training.eval` on the `tiny` preset (a few hundred real texts,
 encoded once into a temporary cache): the loss falls, eval reproduces the stored
 metrics exactly, resuming gives the same weights, bad checkpoints are refused."""
 
@@ -15,12 +15,12 @@ import torch
 
 from pipeline import CheckpointError, Pipeline, get_profile
 from pipeline import checkpoint as ckpt
-from pipeline.data.dataset import PRESETS, Preset, build_corpus
-from pipeline.data.encode import encode_corpus
-from pipeline.data.metrics import validation_sentiment
-from pipeline.eval import first_difference, recompute
 from pipeline.model import RedHeartNet
-from pipeline.train import SELECTION_GRID, encoder_balance, make_optimizer, run, select, selection_path, train_epochs
+from training.data.dataset import PRESETS, Preset, build_corpus
+from training.data.encode import encode_corpus
+from training.data.metrics import validation_sentiment
+from training.eval import first_difference, recompute
+from training.train import SELECTION_GRID, encoder_balance, make_optimizer, run, select, selection_path, train_epochs
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from pipeline.config import SMALL
-from pipeline.data.dataset import PRESETS, build_corpus, net_inputs
-from pipeline.data.user_labels import LabelsFileError
 from pipeline.model import RedHeartNet
-from pipeline.train import batch_loss
+from training.data.dataset import PRESETS, build_corpus, net_inputs
+from training.data.user_labels import LabelsFileError
+from training.train import batch_loss
 from worker import samples
 
 

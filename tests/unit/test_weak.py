@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.data.dataset import EVAL_SET, read_eval_set
-from pipeline.data.templates import generate
-from pipeline.data.user_labels import LabelsFileError, read_labels
-from pipeline.weak import label
 from schemas import labels as L
+from training.data.dataset import EVAL_SET, read_eval_set
+from training.data.templates import generate
+from training.data.user_labels import LabelsFileError, read_labels
+from training.weak import label
 
 
 def dominant(text: str) -> str | None:
