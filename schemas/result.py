@@ -117,8 +117,9 @@ class Integrated(Strict):
     regret_potential: Unit
     causal_clarity: Unit | Literal["insufficient_history"] = Field(
         description="redundant + unique share of the stream's SURD information about its next "
-        "overall_sentiment (temporal.surd); 'insufficient_history' until the stream's window holds "
-        "enough events (the per-event estimate is analysis.surd.kinds)"
+        "overall_sentiment (temporal.surd.shares), bias-corrected against a shuffle null: about 0 when "
+        "the stream's past says nothing about its next sentiment; 'insufficient_history' until the "
+        "stream's window holds enough events (the per-event estimate is analysis.surd.kinds)"
     )
     confidence: Unit = Field(
         description="fraction of the four analyses that produced a result x calibrated certainty"
@@ -204,17 +205,25 @@ class EventAnalysis(Strict):
 
 class StreamSurd(Strict):
     """SURD decomposition (bits) of the information the stream's lagged signals give
-    about its next overall_sentiment, over the stream's recent window."""
+    about its next overall_sentiment, over the stream's recent window, corrected for
+    small-sample bias against a shuffle null: the window is decomposed again with the target
+    shuffled against the sources (39 fixed permutations); a part is kept only if at most one
+    shuffle reaches it (p <= 0.05) and is reduced by the shuffles' mean (floored at 0), so
+    independent noise reads as leak."""
 
     window_events: Annotated[int, Field(ge=1)]
     at_event: Annotated[int, Field(ge=1)] = Field(
         description="the stream's events_seen when this was computed (recomputed every 8 events)"
     )
     target: Literal["overall_sentiment"] = L.STREAM_SURD_TARGET
-    redundant: Annotated[float, Field(ge=0.0)] = Field(description="bits shared by several sources")
-    unique: Named(L.STREAM_SURD_SOURCES, 0.0, 64.0) = Field(description="bits only each lagged source gives")
-    synergistic: Annotated[float, Field(ge=0.0)] = Field(description="bits only sources together give")
-    leak: Annotated[float, Field(ge=0.0)] = Field(description="H(target | sources), bits")
+    redundant: Annotated[float, Field(ge=0.0)] = Field(description="bits shared by several sources (bias-corrected)")
+    unique: Named(L.STREAM_SURD_SOURCES, 0.0, 64.0) = Field(
+        description="bits only each lagged source gives (bias-corrected)"
+    )
+    synergistic: Annotated[float, Field(ge=0.0)] = Field(description="bits only sources together give (bias-corrected)")
+    leak: Annotated[float, Field(ge=0.0)] = Field(
+        description="H(target) minus the corrected parts: bits the sources do not tell beyond chance"
+    )
     shares: Named(L.SURD_KINDS) = Field(description="each part / H(target); sums to 1")
 
 
@@ -239,7 +248,8 @@ class Temporal(Strict):
     )
     events_seen: Annotated[int, Field(ge=1)]
     surd: StreamSurd | None = Field(
-        default=None, description="null until the window holds 64 events; recomputed every 8 events"
+        default=None,
+        description="null until the window holds 64 events; recomputed every 8 events; bias-corrected",
     )
     dsp: Dsp | None = Field(
         default=None,
