@@ -237,6 +237,7 @@ class Worker:
             changelog=self._produce_changelog,
         )
         self.producer_on_delivery = self.checkpoint.on_delivery
+        self.marker.arm()
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.http = HealthServer(
@@ -252,7 +253,8 @@ class Worker:
         log.info(
             "worker started",
             extra={"group_id": self.s.group_id, "http_port": self.http.port, "model": self.model_info.model_dump(),
-                   "recovering_from_crash": self.marker.crashed},
+                   "recovering_from_crash": self.marker.crashed,
+                   "native_crash": self.marker.native_crash.splitlines()[0][:200] if self.marker.native_crash else None},
         )
         try:
             self._loop()
@@ -336,10 +338,12 @@ class Worker:
         self.checkpoint.track(msg)
         verdict, crashes = self.marker.verdict(msg.topic(), msg.partition(), msg.offset())
         if verdict == "poison":
+            native = self.marker.native_crash.splitlines()[0][:200] if self.marker.native_crash else ""
             why = Rejection(
                 "internal_error",
-                f"the worker process died {crashes} time(s) while handling this record alone "
-                "(a native crash or the OOM killer); it is not handled again",
+                f"the worker process died {crashes} time(s) while handling this record alone ("
+                + (f"native crash: {native}" if native else "killed: SIGKILL or the OOM killer")
+                + "); it is not handled again",
             )
             self._dead_letter(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers(), why)
             log.warning("poison record dead-lettered after a crash",

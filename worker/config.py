@@ -135,9 +135,9 @@ class Settings(BaseSettings):
         description="where the crash marker lives (must survive a container restart: an emptyDir in Kubernetes)",
     )
     poison_after_crashes: int = Field(
-        1, ge=1, le=10,
-        description="a record the worker died on while handling it alone this many times is dead-lettered "
-        "(internal_error) instead of being handled again",
+        3, ge=1, le=100,
+        description="a record the worker was killed on (SIGKILL, the OOM killer) while handling it alone this "
+        "many times is dead-lettered (internal_error); a native crash (faulthandler report) dead-letters it at once",
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

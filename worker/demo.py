@@ -137,6 +137,7 @@ def main() -> int:
             texts[obj["event_id"]] = obj["text"]
             good += 1
     started = time.monotonic()
+    ok, want_results, want_dead = False, 0, 0
     with DevBroker() as broker:
         print(f"[demo] embedded broker (Tansu) on {broker.bootstrap}")
         port = free_port()
@@ -170,8 +171,8 @@ def main() -> int:
             texts.update({e["event_id"]: e["text"] for e in extra})
             print(f"[demo] produced {n + len(extra)} sample events ({good} text, {len(extra)} with biosignals/voice/"
                   f"image, {n - good} malformed on purpose)")
-            results, dead = _collect(settings, good + len(extra), n - good)
-            good += len(extra)
+            want_results, want_dead = good + len(extra), n - good  # the extras are all good events
+            results, dead = _collect(settings, want_results, want_dead)
             if worker.poll() is not None:
                 print(f"[demo] the worker exited early with code {worker.returncode}", file=sys.stderr)
                 return 1
@@ -180,7 +181,7 @@ def main() -> int:
             if any(not r.model.trained for r in results):
                 print("[demo] note: heads are untrained (trained=false) until a checkpoint is trained; "
                       "scores are real forward passes but carry no meaning yet")
-            ok = len(results) == good and len(dead) == n - good
+            ok = len(results) == want_results and len(dead) == want_dead
         finally:
             worker.send_signal(signal.SIGTERM)
             try:

@@ -10,10 +10,17 @@ emptyDir in Kubernetes):
   - `consumed`: per input partition, the highest offset handed to the worker. After a crash,
     every re-delivered record up to it (the uncommitted tail) is a *suspect*: it is handled
     alone, one record at a time, never in a batch with others;
-  - `alone`: the one suspect being handled right now, with the number of earlier crashes
-    while it was alone. A process that dies during it leaves it in the file; the next start
-    counts one more crash, and at `poison_after` crashes the record is dead-lettered
-    (`internal_error`) instead of being handled again.
+  - `alone`: the one suspect being handled right now, with the number of earlier deaths
+    while it was alone. A process that dies during it leaves it in the file, and the next
+    start decides:
+      * the death left a native-crash report (Python's `faulthandler` writes one to
+        `crash.<instance>.log` beside the marker on SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL):
+        the record crashed the process by itself — it is dead-lettered (`internal_error`,
+        the report's first line in the reason) instead of being handled again;
+      * no report (SIGKILL: the OOM killer, or a kill that had nothing to do with the
+        record, such as a node drain): one more death is counted, and the record is
+        dead-lettered once it has died alone `poison_after` times (default 3), so an
+        unrelated kill during recovery never dead-letters a good record.
 
 A clean stop removes the file. A crash that has nothing to do with a record (a lost broker)
 only costs the next start a slower, one-by-one pass over the uncommitted tail. The file is
@@ -26,10 +33,11 @@ recognition).
 
 from __future__ import annotations
 
+import faulthandler
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -42,7 +50,7 @@ class Alone:
     topic: str
     partition: int
     offset: int
-    crashes: int  # crashes so far while this record was handled alone
+    crashes: int  # deaths so far while this record was handled alone
 
 
 def _key(topic: str, partition: int) -> str:
@@ -50,17 +58,21 @@ def _key(topic: str, partition: int) -> str:
 
 
 class CrashMarker:
-    def __init__(self, path: Path, poison_after: int = 1) -> None:
+    def __init__(self, path: Path, poison_after: int = 3) -> None:
         self.path = path
+        self.crash_log = path.with_name(path.name.replace("inflight.", "crash.", 1).removesuffix(".json") + ".log")
         self.poison_after = poison_after
         previous = self._read()
         self._suspect_upto: dict[str, int] = dict(previous.get("consumed", {}))
         alone = previous.get("alone")
         self.crashed = bool(previous)  # a marker left behind: the last process did not stop cleanly
-        # a record that was alone when the process died: one more crash on its count
+        # what the last process's faulthandler wrote when it died of a fatal signal ("" if nothing)
+        self.native_crash = self._native_report() if self.crashed else ""
+        # a record that was alone when the process died: one more death on its count
         self._died_alone: Alone | None = (
             Alone(alone["topic"], alone["partition"], alone["offset"], alone["crashes"] + 1) if alone else None
         )
+        self._log_file: Any = None
         self._consumed: dict[str, int] = dict(self._suspect_upto)  # carried until the suspects are re-read
         self._alone: Alone | None = None
         self._dirty = False
@@ -87,13 +99,29 @@ class CrashMarker:
             return {}
         return data
 
+    def _native_report(self) -> str:
+        try:
+            return self.crash_log.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return ""
+
+    def arm(self) -> None:
+        """Have a fatal signal in this process leave a report for the next start (faulthandler
+        writes it from the signal handler; the file is truncated now, after the last
+        process's report was read)."""
+        self.crash_log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.crash_log, "w", encoding="utf-8")  # noqa: SIM115 - open for the process's life
+        faulthandler.enable(file=self._log_file, all_threads=True)
+
     def verdict(self, topic: str, partition: int, offset: int) -> tuple[Verdict, int]:
         """How to handle a record: in a batch (`normal`), by itself (`alone`: it was in flight
-        when the last process died), or not at all (`poison`: the process died while it was
-        alone `poison_after` times). Also returns the crash count it carries."""
+        when the last process died), or not at all (`poison`: the process died of a native
+        crash while it was alone, or was killed while it was alone `poison_after` times).
+        Also returns the deaths it carries."""
         d = self._died_alone
         if d is not None and (d.topic, d.partition, d.offset) == (topic, partition, offset):
-            return ("poison" if d.crashes >= self.poison_after else "alone"), d.crashes
+            poison = bool(self.native_crash) or d.crashes >= self.poison_after
+            return ("poison" if poison else "alone"), d.crashes
         upto = self._suspect_upto.get(_key(topic, partition))
         if upto is not None and offset <= upto:
             return "alone", 0
@@ -121,10 +149,15 @@ class CrashMarker:
 
     def clear(self) -> None:
         """A clean stop: nothing is suspect at the next start."""
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        if self._log_file is not None:
+            faulthandler.disable()
+            self._log_file.close()
+            self._log_file = None
+        for path in (self.path, self.crash_log):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
 
     def _write(self) -> None:
         a = self._alone

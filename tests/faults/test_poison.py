@@ -255,7 +255,7 @@ def test_a_record_that_kills_the_process_is_dead_lettered_after_restarts(
     assert exits == [-6, -6], exits  # batched, then alone; the third start dead-letters it
     assert answered == {f"e{i:02d}" for i in range(12)}
     assert [(d.error_class, d.source_offset) for d in letters] == [("internal_error", 6)]
-    assert "died 1 time(s) while handling this record alone" in letters[0].reason
+    assert "died 1 time(s) while handling this record alone (native crash: Fatal Python error: Aborted" in letters[0].reason
 
 
 
