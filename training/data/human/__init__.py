@@ -6,7 +6,8 @@ provenance, licenses and the label mapping in docs/DATA.md) and returns `HumanRo
 text, our seven-emotion target distribution or None, sentiment class or None, and the
 source labels. A missing or malformed file raises `HumanDataError` naming the file and
 line; files listed in the directory's `SHA256SUMS` are verified. `splits(name)` gives
-train / validation / test rows per data set. Training does not read these yet.
+train / validation / test rows per data set. Training reads them through
+`training.data.dataset` (presets with `human_sets`: demo-human, full, tiny-human).
 """
 
 from training.data.human.files import DATA_DIR_ENV, HumanDataError, MissingDataFile, resolve_data_dir
