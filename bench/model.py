@@ -204,7 +204,7 @@ def compile_gain(pipe: Any, seconds: float, cells: list[tuple[int, int]]) -> dic
 
 
 def cache_hit(pipe: Any, iters: int = 2000) -> dict[str, Any]:
-    """SPEC §5 "cache hit < 1 ms in-process": the worker's whole path for one event whose
+    """the product target "cache hit < 1 ms in-process": the worker's whole path for one event whose
     analysis is cached — cache key + lookup, the stream's Kalman/state update, the result
     built and serialized to JSON — timed through `Worker._process` with the producer call
     captured instead of sent (no broker: in-process). SURD/spectra refresh every 8th event of
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             + f"\n\nLength buckets ({pipe.encoders[0].name}, one batch of {mixed['texts']}): bucketed forward "
             f"{mixed['bucketed_ms_p50']} ms vs one batch padded to the longest row {mixed['one_padded_batch_ms_p50']} ms "
             f"(p50 of {mixed['iters']}): **{mixed['speedup']}x**."
-            + f"\n\nCache hit in-process (SPEC §5 target < 1 ms): the worker's whole path for one cached event "
+            + f"\n\nCache hit in-process (target < 1 ms): the worker's whole path for one cached event "
             "(key + lookup, Kalman/state update, result built and serialized; the producer call captured, no "
             f"broker), {hit['iters']} events of one stream: p50 **{hit['p50_ms']} ms**, p99 {hit['p99_ms']} ms, "
             f"max {hit['max_ms']} ms (result {hit['result_bytes']} bytes; every 8th event also refreshes the "

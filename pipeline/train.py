@@ -12,33 +12,19 @@ Nothing in `pipeline/` imports this module, so serving never loads `training`.
 from __future__ import annotations
 
 import sys
-import warnings
 from typing import Any
 
-_TARGET = "training.train"
-NOTE = f"note: `python -m pipeline.train` is deprecated and will be removed; use `python -m {_TARGET}`"
+from pipeline import _moved
+
+_OLD, _TARGET = "pipeline.train", "training.train"
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(NOTE, file=sys.stderr)
-    try:
-        from training.train import main as target
-    except ModuleNotFoundError as exc:
-        if exc.name != "training":
-            raise
-        print("error: the `training` package is not installed here (the worker image ships without it)",
-              file=sys.stderr)
-        return 2
-    return target(argv)
+    return _moved.run(_OLD, _TARGET, argv)
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name.startswith("__"):
-        raise AttributeError(name)
-    warnings.warn(f"pipeline.train.{name}: pipeline.train moved to {_TARGET}", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(_TARGET), name)
+    return _moved.attribute(_OLD, _TARGET, name)
 
 
 if __name__ == "__main__":
