@@ -17,10 +17,11 @@ CHECKPOINT ?= checkpoints/small
 DATA_DIR ?= $(or $(REDHEART_DATA_DIR),$(wildcard ../shared/data))
 DATA_ARGS := $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 # `make train` follows the data: with it, the emotion and sentiment heads learn from the human labels
-# (full); without it, from weak labels + public sentiment data only (full-weak). `make demo` keeps the
-# weak-label `demo` preset until a human-data demo checkpoint has been validated and shipped (issue #14);
-# DEMO_PRESET=demo-human trains the demo on the human labels (needs the data).
-# A preset with human data and no directory stops with an error naming the preset.
+# (full: what ships in checkpoints/small); without it, from weak labels + public sentiment data only
+# (full-weak). `make demo` serves the shipped checkpoint and trains nothing; only a checkout without it
+# (or another CHECKPOINT=) trains one first, with DEMO_PRESET (weak-label `demo`, no data needed;
+# DEMO_PRESET=demo-human trains on the human labels). A preset with human data and no directory stops
+# with an error naming the preset.
 DEMO_PRESET  ?= demo
 TRAIN_PRESET ?= $(if $(DATA_DIR),full,full-weak)
 
@@ -35,9 +36,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The demo's checkpoint is trained by the demo itself when absent, with progress bars. `demo` encodes ~14k texts
-# with the two frozen encoders (~8 min from a cold encoder cache on 2 cores; cached, a retrain takes ~1.5 min);
-# `demo-human` ~31k more (GoEmotions, KOTE, NSMC rows; several minutes more, see README "Training").
+# Only when $(CHECKPOINT) has no manifest (checkpoints/small ships with the repository): `demo` encodes
+# ~14k texts with the two frozen encoders (~8 min from a cold encoder cache on 2 cores), `demo-human`
+# ~31k more (see README "Training").
 $(CHECKPOINT)/manifest.json: | $(STAMP)
 	$(BIN)/python -m training.train --profile small --preset $(DEMO_PRESET) --out $(CHECKPOINT) --seed 0 $(DATA_ARGS)
 

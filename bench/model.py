@@ -110,7 +110,7 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
                 sync(dev)
                 enc[i].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            pipe.net([p.to(pipe.dtype) for p in pooled])
+            pipe.net([p.to(pipe.dtype) for p in pooled], lexical=prepared.lexical)
             sync(dev)
             net.append(time.perf_counter() - t0)
     n = len(full)

@@ -27,6 +27,8 @@ from pipeline.encoders import Encoder, build_encoders
 from pipeline.errors import CheckpointError, InferenceError, ModelLoadError, PipelineError
 from pipeline.integrate import ANALYSES, analyses_produced, integrate
 from pipeline.lang import detect
+from pipeline.lexical import bags as lexical_bags
+from pipeline.lexical import pack
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from pipeline.modalities.parts import Parts, extract, vectors
 from schemas import labels as L
@@ -48,6 +50,8 @@ class PreparedBatch:
     prepare_ms: float = field(default=0.0)
     text_rows: list[int] | None = None  # None: every event has text
     parts: list[Parts | None] | None = None  # None: no event has a non-text part
+    # The lexical encoder's bags for every row (an empty bag without text); None: no lexical encoder.
+    lexical: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.langs)
@@ -251,6 +255,13 @@ class Pipeline:
         for i, text in zip(text_rows, texts):
             langs[i] = events[i].lang or detect(text)  # type: ignore[arg-type]
         inputs = [encoder.tokenize(texts) for encoder in self.encoders] if texts else []
+        lexical = None
+        if self.cfg.lexical is not None:
+            empty = np.zeros(0, dtype=np.int64)
+            rows = [empty] * len(events)
+            for i, bag in zip(text_rows, lexical_bags(texts, self.cfg.lexical)):
+                rows[i] = bag
+            lexical = pack(rows)
         tokens = [0] * len(events)
         for i, n in zip(text_rows, self.encoders[0].token_counts(inputs[0]) if texts else []):
             tokens[i] = int(n)
@@ -262,17 +273,20 @@ class Pipeline:
             (time.perf_counter() - started) * 1e3,
             None if len(text_rows) == len(events) else text_rows,
             parts if any(p is not None for p in parts) else None,
+            lexical,
         )
 
     def _pooled(self, batch: PreparedBatch) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """Encoder outputs for every row (zeros where an event has no text) and the
+        """Every text source's vector for every row (zeros where an event has no text): the
+        frozen encoders, then the lexical encoder when the profile has one; and the
         text-present mask (None when every event has text)."""
         pooled = (
             [encoder.forward(inp).to(self.dtype) for encoder, inp in zip(self.encoders, batch.encoder_inputs)]
             if batch.texts else []
         )
+        lexical = [] if batch.lexical is None else [self._lexical(batch.lexical)]
         if batch.text_rows is None:
-            return pooled, None
+            return pooled + lexical, None
         n = len(batch)
         rows = torch.tensor(batch.text_rows, dtype=torch.long, device=self.device)
         full = []
@@ -283,7 +297,13 @@ class Pipeline:
             full.append(z)
         present = torch.zeros(n, dtype=torch.bool, device=self.device)
         present[rows] = True
-        return full, present
+        return full + lexical, present  # the lexical vector of a row without text is already zero
+
+    def _lexical(self, bags: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        ids, offsets = bags
+        if self.net.lexical is None:
+            raise PipelineError(f"profile {self.cfg.name!r} has no lexical encoder, yet the batch carries lexical bags")
+        return self.net.lexical(ids.to(self.device), offsets.to(self.device)).to(self.dtype)
 
     def _modalities(self, batch: PreparedBatch) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
         if batch.parts is None:

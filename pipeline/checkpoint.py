@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from pipeline.config import ProfileConfig
 from pipeline.errors import CheckpointError
+from pipeline.lexical import SCHEME as LEXICAL_SCHEME
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
 
@@ -40,8 +41,14 @@ def sha256_file(path: Path) -> str:
 
 
 def _encoders_of(cfg: ProfileConfig) -> list[dict[str, Any]]:
-    # Names and widths, not paths: the same model may be mounted at another path.
-    return [{"name": e.name, "kind": e.kind, "dim": e.dim} for e in cfg.encoders]
+    # Names and widths, not paths: the same model may be mounted at another path. The lexical
+    # encoder's weights are ours, so its hashing scheme is part of what they mean.
+    frozen: list[dict[str, Any]] = [{"name": e.name, "kind": e.kind, "dim": e.dim} for e in cfg.encoders]
+    if cfg.lexical is None:
+        return frozen
+    lex = cfg.lexical
+    return [*frozen, {"name": "lexical", "kind": "hashed-ngrams", "dim": lex.dim, "buckets": lex.buckets,
+                      "max_ids": lex.max_ids, "scheme": LEXICAL_SCHEME}]
 
 
 def _labels() -> dict[str, list[str]]:

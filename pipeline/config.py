@@ -55,6 +55,17 @@ class ImageSpec:
 
 
 @dataclass(frozen=True)
+class LexicalSpec:
+    """The learned lexical encoder (`pipeline.lexical`): `buckets` hashed n-gram embeddings
+    of width `dim`, at most `max_ids` n-grams per text. Unlike `EncoderSpec`s it is part of
+    our network and its checkpoint, trained with the rest."""
+
+    buckets: int
+    dim: int
+    max_ids: int = 4096
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """A residual-MLP stack: `blocks` pre-norm blocks of hidden width `hidden`."""
 
@@ -84,10 +95,18 @@ class ProfileConfig:
     utility: StackSpec
     # non-text parts (SPEC §2 step 2: one backbone token per present modality)
     image: ImageSpec = ImageSpec("descriptor", 16)
+    # A learned lexical reader beside the frozen encoders (None: none).
+    lexical: LexicalSpec | None = None
     dropout: float = 0.1
     seed: int = 20240917
     # SPEC §2 budget of own modules, in parameters; `None` where the profile has none.
     budget: dict[str, int] | None = field(default=None, compare=False)
+
+    @property
+    def source_dims(self) -> list[int]:
+        """Widths of the text sources the fusion reads, in order: the frozen encoders, then
+        the lexical encoder when the profile has one."""
+        return [e.dim for e in self.encoders] + ([self.lexical.dim] if self.lexical else [])
 
     def with_encoder_paths(self, paths: dict[str, str] | None) -> "ProfileConfig":
         """The same profile with some encoders' `id_or_path` replaced (e.g. mounted
@@ -125,6 +144,9 @@ SMALL = ProfileConfig(
     dsp=StackSpec(1, 256),
     kalman=StackSpec(1, 128),
     utility=StackSpec(1, 128),
+    # 2^17 x 32 (4.2M weights, 16.8 MB): the frozen encoders' pooled vectors miss the words that
+    # decide short reviews and comments (docs/MODEL_CARD.md measures what it adds).
+    lexical=LexicalSpec(1 << 17, 32),
 )
 
 PRODUCTION_BUDGET: dict[str, int] = {

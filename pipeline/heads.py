@@ -64,30 +64,45 @@ def activate(x: torch.Tensor, activation: Activation) -> torch.Tensor:
 
 
 class OutputLayers(nn.Module):
-    """Linear layers named by field, each followed by its activation."""
+    """Linear layers named by field, each followed by its activation.
+
+    `temperature` divides the logits of the softmax outputs: 1 while training; afterwards
+    `training.calibration` sets it (emotion) so the probabilities match how often the
+    dominant emotion is right on validation rows. A buffer, so it ships in the checkpoint."""
 
     def __init__(self, d_model: int, outputs: tuple[OutputSpec, ...]) -> None:
         super().__init__()
         self.specs = {o.field: o for o in outputs}
         self.layers = nn.ModuleDict({o.field: nn.Linear(d_model, len(o.labels)) for o in outputs})
+        self.register_buffer("temperature", torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {f: activate(layer(x), self.specs[f].activation) for f, layer in self.layers.items()}
+        out = {}
+        for f, layer in self.layers.items():
+            z = layer(x)
+            activation = self.specs[f].activation
+            out[f] = activate(z / self.temperature if activation == "softmax" else z, activation)
+        return out
 
 
 class TaskHeads(nn.Module):
     """One residual stack per task, plus the calibration head: a sigmoid `certainty`
-    read from all four task representations (calibrated when trained with a proper
-    scoring rule; SPEC §2 step 4 multiplies it into `confidence`)."""
+    read from all four task representations. Where human emotion labels exist it is
+    trained to say whether the dominant emotion is right (a proper scoring rule), then
+    Platt-scaled on validation rows (`certainty_scale`, `certainty_bias`: buffers, set by
+    `training.calibration`); `integrate.confidence` multiplies it in (docs/MODEL_CARD.md)."""
 
     def __init__(self, d_model: int, spec: StackSpec, dropout: float) -> None:
         super().__init__()
         self.heads = nn.ModuleDict({task: MLPStack(d_model, spec, dropout) for task in TASKS})
         self.certainty = nn.Linear(len(TASKS) * d_model, 1)
+        self.register_buffer("certainty_scale", torch.ones(()))
+        self.register_buffer("certainty_bias", torch.zeros(()))
 
     def forward(self, features: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         hidden = {task: head(features[task]) for task, head in self.heads.items()}
-        certainty = torch.sigmoid(self.certainty(torch.cat([hidden[t] for t in TASKS], dim=-1)))
+        logit = self.certainty(torch.cat([hidden[t] for t in TASKS], dim=-1))
+        certainty = torch.sigmoid(self.certainty_scale * logit + self.certainty_bias)
         return hidden, certainty
 
 

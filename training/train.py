@@ -22,7 +22,14 @@ the batch's rows that have its target:
 - surd.kinds: soft cross-entropy; every other supervised output: soft binary
   cross-entropy to its labeling-function target (distillation), on every training row
   including the human-labeled ones (no human data exists for those outputs).
-Not supervised (stated in the manifest): dsp.*, kalman.*, calibration.certainty.
+- certainty (presets with human emotion labels): binary cross-entropy of
+  `calibration.certainty` to "the dominant emotion is right" on the human emotion rows.
+Not supervised (stated in the manifest): dsp.*, kalman.*, and calibration.certainty in
+presets without human emotion labels.
+
+Before the figures are measured, `training.lexical` has pretrained the lexical encoder
+(presets with human data) and `training.calibration` fits the emotion temperature and the
+certainty's Platt scaling on validation rows (recorded under `training.calibration`).
 
 Model selection: `--select` trains every combination of the preset's grid and scores it on
 validation rows only; the test rows are not read. Presets without human-labeled data:
@@ -91,6 +98,8 @@ from training.data.metrics import (
     validation_human,
     validation_sentiment,
 )
+from training.calibration import calibrate
+from training.lexical import pretrain_lexical
 
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
@@ -116,6 +125,9 @@ HUMAN_SELECTION_GRID: dict[str, tuple[Any, ...]] = {
 # this below the best candidate's is not eligible (sentiment must not be bought with emotion).
 EMOTION_GUARD = 0.05
 SOFTMAX_KEYS = frozenset({EMOTION_KEY, "surd.kinds"})
+LEXICAL_LR_SCALE: dict[str, float] = {"pretrained": 0.0, "scratch": 3.0}
+CERTAINTY_KEY = "calibration.certainty"
+CERTAINTY_WEIGHT = 0.5
 
 
 def supervision(corpus: Corpus) -> dict[str, str]:
@@ -148,6 +160,10 @@ def supervision(corpus: Corpus) -> dict[str, str]:
         EMOTION_KEY: emotion_src,
         "emotion.cultural": "weak: EN/KO cue phrases for jeong, han, chemyeon (training.weak.functions.cultural)" + extra,
     }
+    if human and any(n_emotion.values()):
+        src["calibration.certainty"] = ("human: whether the dominant emotion matches the human label, on the "
+                                        "human emotion training rows (binary cross-entropy); Platt-scaled on the "
+                                        "validation rows (training.calibration)")
     for key in SUPERVISED:
         src.setdefault(key, f"weak: labeling function for {key} (training.weak.functions; rationale in docs/MODEL_CARD.md) "
                        f"on {text_rows}" + extra)
@@ -171,7 +187,7 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
                sentiment_weight: float = 3.0, human_emotion_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """The weighted sum of the loss terms of the module docstring over `rows`, and each
     term's value (a term is absent when no row of the batch has its target)."""
-    out = net(*net_inputs(corpus, features, rows))
+    out = net(*net_inputs(corpus, features, rows, net.cfg.lexical))
     parts: dict[str, torch.Tensor] = {}
     pos_target = torch.from_numpy(corpus.pos_target[rows])
     has = ~torch.isnan(pos_target)
@@ -185,6 +201,11 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
             p = out[EMOTION_KEY][hm].clamp(EPS, 1 - EPS)
             t = torch.from_numpy(corpus.human_emotion[rows])[hm]
             parts["emotion_human"] = -(t * p.log()).sum(dim=1).mean()
+            # The certainty head learns whether the dominant emotion is right (target from the
+            # current prediction, detached); `training.calibration` then Platt-scales it on val.
+            right = (p.detach().argmax(dim=1) == t.argmax(dim=1)).to(p.dtype)
+            c = out[CERTAINTY_KEY][hm][:, 0].clamp(EPS, 1 - EPS)
+            parts["certainty"] = -(right * c.log() + (1 - right) * (1 - c).log()).mean()
     for key in SUPERVISED:
         m = torch.from_numpy(corpus.masks[key][rows])
         if not m.any():
@@ -195,7 +216,8 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
             parts[key] = -(t * p.log()).sum(dim=1).mean()
         else:
             parts[key] = -(t * p.log() + (1 - t) * (1 - p).log()).mean()
-    weights = LOSS_WEIGHTS | {"sentiment": sentiment_weight, "emotion_human": human_emotion_weight}
+    weights = LOSS_WEIGHTS | {"sentiment": sentiment_weight, "emotion_human": human_emotion_weight,
+                              "certainty": CERTAINTY_WEIGHT}
     total = sum(weights[k] * v for k, v in parts.items())
     return total, {k: float(v.detach()) for k, v in parts.items()}  # type: ignore[return-value]
 
@@ -227,17 +249,31 @@ def balance_init(net: RedHeartNet, multipliers: list[float], means: list[np.ndar
             proj.bias.sub_(proj.weight @ torch.from_numpy(mean).to(proj.weight.dtype))
 
 
+def lexical_lr_scale(preset: Preset) -> float:
+    """The lexical encoder's learning-rate multiplier: 0 (frozen) once pretrained (`training.lexical`,
+    presets with human-labeled data), so what it learned from every training row is not overwritten
+    by the network's smaller subset, and the steps skip its 4M-weight update; from scratch (the weak
+    presets) its embeddings must move fast, since a rare n-gram's row gets few updates."""
+    return LEXICAL_LR_SCALE["pretrained" if preset.human_sets else "scratch"]
+
+
 def make_optimizer(net: RedHeartNet, preset: Preset, multipliers: list[float] | None = None) -> torch.optim.AdamW:
     """AdamW; with `multipliers`, each encoder projection's weight gets its own group
-    (`lr_scale`), see `encoder_balance`. The schedule multiplies `lr_scale` in."""
-    if not multipliers:
-        return torch.optim.AdamW([{"params": list(net.parameters()), "lr_scale": 1.0}], lr=preset.lr,
-                                 weight_decay=preset.weight_decay)
+    (`lr_scale`), see `encoder_balance`; the lexical encoder's embeddings get theirs
+    (`lexical_lr_scale`, no weight decay: it would shrink every row at every step, however
+    rarely its n-gram occurs). The schedule multiplies `lr_scale` in."""
     groups: list[dict[str, Any]] = []
     special: set[int] = set()
-    for proj, m in zip(net.fusion.projections, multipliers):
+    for proj, m in zip(net.fusion.projections, multipliers or []):
         groups.append({"params": [proj.weight], "lr_scale": m, "weight_decay": preset.weight_decay / m})
         special.add(id(proj.weight))
+    if net.lexical is not None:
+        lexical = list(net.lexical.parameters())
+        scale = lexical_lr_scale(preset)
+        net.lexical.requires_grad_(scale > 0)
+        if scale > 0:
+            groups.append({"params": lexical, "lr_scale": scale, "weight_decay": 0.0})
+        special.update(id(p) for p in lexical)
     groups.append({"params": [p for p in net.parameters() if id(p) not in special], "lr_scale": 1.0})
     return torch.optim.AdamW(groups, lr=preset.lr, weight_decay=preset.weight_decay)
 
@@ -264,10 +300,12 @@ def train_epochs(
     history: list[float] | None = None,
     epochs: int | None = None,
     stop_after: int | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> list[float]:
     """Train from `start_epoch` to `epochs` (default: the preset's); returns the mean
     loss of every epoch. With `out`, the state is saved after each epoch (resumable).
-    `stop_after` ends the run early at that epoch (what an interruption looks like)."""
+    `stop_after` ends the run early at that epoch (what an interruption looks like);
+    `extra_state` is saved with it for the manifest of a resumed run."""
     epochs = preset.epochs if epochs is None else epochs
     train_rows = np.nonzero(corpus.split == "train")[0]
     if optimizer is None:
@@ -289,7 +327,7 @@ def train_epochs(
                                  preset.sentiment_weight, preset.human_emotion_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)))
@@ -299,7 +337,7 @@ def train_epochs(
             tmp = out / (STATE_FILE + ".tmp")
             torch.save({"epoch": epoch + 1, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
                         "history": history, "fingerprint": corpus.fingerprint(), "seed": seed,
-                        "preset": asdict(preset)}, tmp)
+                        "preset": asdict(preset), "extra": extra_state or {}}, tmp)
             tmp.replace(out / STATE_FILE)
         if stop_after is not None and epoch + 1 >= stop_after:
             break
@@ -353,9 +391,12 @@ def select(profile: str, preset_name: str, seed: int, device: str, num_threads: 
     human = bool(preset.human_sets)
     names = list(grid)
     candidates: list[dict[str, Any]] = []
+    lexical, _ = pretrained_lexical(cfg, preset, data_dir, seed)
     for values in itertools.product(*(grid[n] for n in names)):
         choice = dict(zip(names, values))
         net = RedHeartNet(cfg)
+        if lexical is not None:
+            net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
         started = time.perf_counter()
         train_epochs(net, corpus, features, replace(preset, **choice), seed, None)
         score = validation_sentiment(net, corpus, features)
@@ -474,6 +515,18 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
     }
 
 
+def pretrained_lexical(cfg: ProfileConfig, preset: Preset, data_dir: Path | None,
+                       seed: int) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """The lexical encoder's pretrained weights and record (`training.lexical`), for a profile
+    with a lexical encoder and a preset with human-labeled data; (None, None) otherwise."""
+    if cfg.lexical is None or not preset.human_sets:
+        return None, None
+    if data_dir is None:
+        raise HumanDataRequired(f"preset {preset.name!r} pretrains the lexical encoder on human-labeled data: "
+                                "give --data-dir")
+    return pretrain_lexical(cfg.lexical, data_dir, preset.human_sets, seed, preset.lexical_rows)
+
+
 def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labels_file: Path | None,
         device: str, num_threads: int, epochs: int | None = None, data_dir: Path | None = None,
         encode: Encode = encode_corpus) -> dict[str, Any]:
@@ -492,10 +545,19 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
         optimizer = make_optimizer(net, preset, encoder_balance(corpus, features)[0] if preset.balance_encoders else None)
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, history = state["epoch"], state["history"]
-    history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history)
+        lexical_record = state.get("extra", {}).get("lexical_pretraining")
+    else:
+        lexical, lexical_record = pretrained_lexical(cfg, preset, data_dir, seed)
+        if lexical is not None:
+            net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
+    history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history,
+                           extra_state={"lexical_pretraining": lexical_record})
+    calibration = calibrate(net, corpus, features)
     metrics = evaluate(net, corpus, features)
     extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started,
                            data_dir)
+    extra["training"]["lexical_pretraining"] = lexical_record
+    extra["training"]["calibration"] = calibration
     return ckpt.save_checkpoint(net, cfg, out, extra)
 
 

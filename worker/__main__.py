@@ -1,7 +1,9 @@
-"""`python -m worker run|produce|topics` (console script `redheart-worker`).
+"""`python -m worker run|produce|topics|analyze|tail|mcp` (console script `redheart-worker`).
 
 Exit codes: 0 clean stop; 2 refused to start (bad config, unloadable model or
 checkpoint, missing topics) with one clear error line; 1 crashed while running.
+`analyze`: 0 a result printed; 1 no result (no worker answered in time, broker or topics
+unreachable), 3 the worker rejected the text (dead letter), each with one line on stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from worker import logs
 
 EXIT_REFUSED = 2
 EXIT_CRASHED = 1
+EXIT_REJECTED = 3
 
 
 class StartupRefused(RuntimeError):
@@ -110,6 +113,63 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_logs(settings) -> None:  # type: ignore[no-untyped-def]
+    """Client commands print for a person on stdout; only warnings and errors go to stderr (JSON)."""
+    logs.setup("WARNING" if settings.log_level in ("DEBUG", "INFO") else settings.log_level)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from worker.client import AnalysisRejected, Client, ClientError
+    from worker.summary import render
+
+    settings = _settings()
+    _quiet_logs(settings)
+    try:
+        with Client.from_settings(settings, connect_timeout=min(10.0, args.timeout)) as client:
+            result = client.analyze(args.text, stream_id=args.stream_id, lang=args.lang, timeout=args.timeout)
+    except AnalysisRejected as exc:
+        print(f"rejected: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    except ClientError as exc:
+        print(f"no result: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:  # the input schema, before anything is sent
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return 1
+    print(result.model_dump_json() if args.json else render(result, args.text))
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from worker.client import Client, ClientError
+    from worker.summary import render
+
+    settings = _settings()
+    _quiet_logs(settings)
+    try:
+        with Client.from_settings(settings) as client:
+            results = client.results(stream_id=args.stream_id)  # positioned: later results are all shown
+            which = f"stream {args.stream_id}" if args.stream_id else "all streams"
+            print(f"following {settings.results_topic} ({which}) on {settings.bootstrap_servers}; Ctrl-C stops",
+                  file=sys.stderr, flush=True)
+            for result in results:
+                print(result.model_dump_json() if args.json else render(result) + "\n", flush=True)
+    except ClientError as exc:
+        print(f"cannot follow {settings.results_topic}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from worker.mcp_server import serve
+
+    settings = _settings()
+    logs.setup(settings.log_level)  # stderr only: stdout is the MCP channel in stdio mode
+    return serve(settings, http_port=args.http, host=args.host, status_url=args.status_url, timeout=args.timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redheart-worker", description="Red Heart stream worker")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     top = sub.add_parser("topics", help="create the four topics if they do not exist")
     top.add_argument("--partitions", type=int, default=3)
     top.set_defaults(func=cmd_topics)
+    ana = sub.add_parser("analyze", help="send one text to the running worker and print its result")
+    ana.add_argument("text", help="the text to analyse")
+    ana.add_argument("--stream-id", default=None, help="stream of the text (default: a stream of its own)")
+    ana.add_argument("--lang", default=None, help="language code, e.g. en, ko (default: detected)")
+    ana.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the result (default 30)")
+    ana.add_argument("--json", action="store_true", help="print the result JSON instead of a summary")
+    ana.set_defaults(func=cmd_analyze)
+    tail = sub.add_parser("tail", help="follow the results topic, printing a summary per result (Ctrl-C stops)")
+    tail.add_argument("--stream-id", default=None, help="only this stream's results")
+    tail.add_argument("--json", action="store_true", help="one result JSON per line instead of summaries")
+    tail.set_defaults(func=cmd_tail)
+    mcp = sub.add_parser("mcp", help="MCP server with tools analyze_text, get_stream_state, get_status (stdio)")
+    mcp.add_argument("--http", type=int, default=None, metavar="PORT", help="serve streamable HTTP on PORT instead")
+    mcp.add_argument("--host", default="127.0.0.1", help="interface for --http (default 127.0.0.1)")
+    mcp.add_argument("--status-url", default=None,
+                     help="the worker's /status URL (default http://127.0.0.1:REDHEART_HTTP_PORT/status)")
+    mcp.add_argument("--timeout", type=float, default=30.0, help="deadline of each tool call, seconds (default 30)")
+    mcp.set_defaults(func=cmd_mcp)
     return p
 
 

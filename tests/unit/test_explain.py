@@ -27,6 +27,7 @@ from pipeline.explain import (
     words,
 )
 from pipeline.integrate import integrate
+from pipeline.lexical import bags, pack
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 
@@ -49,10 +50,11 @@ def net() -> RedHeartNet:
 
 
 @pytest.fixture(scope="module")
-def batch(encoders):
+def batch(encoders, net):
     prepared = [e.tokenize(TEXTS) for e in encoders]
     with torch.inference_mode():  # as the worker computes them: inference tensors
         pooled = [e.forward(p) for e, p in zip(encoders, prepared)]
+        pooled.append(net.lexical(*pack(bags(TEXTS, SMALL.lexical))))  # the last source: the lexical vector
     return prepared, pooled
 
 
@@ -185,7 +187,7 @@ def test_completeness_is_exact_for_a_linear_target(encoders, batch, method, step
         name="linear", model=LinearModel(minilm.model.get_input_embeddings()).eval(), tokenizer=minilm.tokenizer,
         device=torch.device("cpu"),
     )
-    linear = LinearNet([e.dim for e in SMALL.encoders])
+    linear = LinearNet(SMALL.source_dims)
     attr = attribute(
         fake, prepared[0], pooled, 0, lambda p, i: linear(p), method=method, steps=steps, with_baseline=True
     )

@@ -16,7 +16,7 @@ def _net() -> RedHeartNet:
 
 def _pooled(n: int, seed: int = 0) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, e.dim, generator=g) for e in SMALL.encoders]
+    return [torch.randn(n, dim, generator=g) for dim in SMALL.source_dims]
 
 
 def _features(name: str, n: int, seed: int) -> torch.Tensor:
@@ -45,8 +45,8 @@ def test_a_row_without_text_ignores_its_encoder_rows() -> None:
     net = _net()
     image = (_features("image", 2, 3), torch.tensor([True, True]))
     no_text = torch.tensor([False, False])
-    zeros = [torch.zeros(2, e.dim) for e in SMALL.encoders]
-    junk = [torch.full((2, e.dim), 1e3) for e in SMALL.encoders]
+    zeros = [torch.zeros(2, dim) for dim in SMALL.source_dims]
+    junk = [torch.full((2, dim), 1e3) for dim in SMALL.source_dims]
     a = net(zeros, no_text, {"image": image})
     b = net(junk, no_text, {"image": image})
     for key in a:

@@ -210,7 +210,7 @@ def saved(tmp_path_factory) -> tuple[Path, RedHeartNet]:
     cfg = get_profile("small")
     net = RedHeartNet(cfg)
     with torch.no_grad():  # a deterministic change, so loading visibly matters
-        net.fusion.logits.copy_(torch.tensor([1.0, -1.0]))
+        net.fusion.logits.copy_(torch.tensor([1.0, -1.0, 0.5]))
         net.analyzers["emotion"].outputs.layers["emotions"].bias.add_(torch.arange(7.0))
     directory = tmp_path_factory.mktemp("ckpt") / "small"
     ckpt.save_checkpoint(net, cfg, directory, {"metrics": {"note": "test"}, "training_data": []})

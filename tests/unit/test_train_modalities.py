@@ -57,7 +57,7 @@ def test_multimodal_rows_train_the_modality_tokens(tmp_path: Path) -> None:
     assert any(not torch.equal(before[k], v) for k, v in net.modalities.state_dict().items())
     net.eval()
     with torch.inference_mode():
-        out = net(*net_inputs(corpus, features, rows))["emotion.emotions"].argmax(dim=1).tolist()
+        out = net(*net_inputs(corpus, features, rows, net.cfg.lexical))["emotion.emotions"].argmax(dim=1).tolist()
     want = [["joy", "sadness", "fear"][i % 3] for i in range(24)]
     from schemas import labels as L
 

@@ -35,7 +35,7 @@ def net() -> RedHeartNet:
 @pytest.fixture(scope="module")
 def pooled() -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return [torch.randn(B, e.dim, generator=g) for e in SMALL.encoders]
+    return [torch.randn(B, dim, generator=g) for dim in SMALL.source_dims]
 
 
 def eval_outputs(net: nn.Module, pooled: list[torch.Tensor]) -> dict[str, np.ndarray]:

