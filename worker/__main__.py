@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -146,9 +148,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _quiet_logs(settings)
+    stop = threading.Event()
+    # Ctrl-C / SIGTERM end the loop at the next poll (<= 0.1 s): a flag, not an exception raised
+    # wherever the main thread happens to be (inside a Kafka client callback, say).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         with Client.from_settings(settings) as client:
-            results = client.results(stream_id=args.stream_id)  # positioned: later results are all shown
+            results = client.results(stream_id=args.stream_id, stop=stop)  # positioned: later results are all shown
             which = f"stream {args.stream_id}" if args.stream_id else "all streams"
             print(f"following {settings.results_topic} ({which}) on {settings.bootstrap_servers}; Ctrl-C stops",
                   file=sys.stderr, flush=True)

@@ -438,10 +438,13 @@ class Client:
             return len(self._pending)
 
     # -- following results --------------------------------------------------------------
-    def results(self, stream_id: str | None = None, *, idle_timeout: float | None = None) -> Iterator[ResultEvent]:
+    def results(self, stream_id: str | None = None, *, idle_timeout: float | None = None,
+                stop: threading.Event | None = None) -> Iterator[ResultEvent]:
         """Results as the worker publishes them from this call on (all streams', or one stream's),
         on a reader of its own, positioned before this returns. Ends after `idle_timeout` seconds
-        without one (None: never); closing the iterator closes its reader."""
+        without one (None: never), or within a poll interval once `stop` is set (e.g. by a signal
+        handler: no exception has to travel through the Kafka client); closing the iterator closes
+        its reader."""
         consumer = self._new_consumer()
         try:
             self._assign_at_end(consumer, [self.results_topic])
@@ -450,14 +453,14 @@ class Client:
             raise
         since_ms = int(time.time() * 1000) - _TAIL_GRACE_MS
         key = stream_id.encode("utf-8") if stream_id is not None else None
-        return self._follow(consumer, key, since_ms, idle_timeout)
+        return self._follow(consumer, key, since_ms, idle_timeout, stop or threading.Event())
 
     def _follow(
-        self, consumer: Consumer, key: bytes | None, since_ms: int, idle_timeout: float | None
+        self, consumer: Consumer, key: bytes | None, since_ms: int, idle_timeout: float | None, stop: threading.Event
     ) -> Iterator[ResultEvent]:
         try:
             last = time.monotonic()
-            while not self._closed.is_set():
+            while not self._closed.is_set() and not stop.is_set():
                 if idle_timeout is not None and time.monotonic() - last > idle_timeout:
                     return
                 for msg in consumer.consume(500, _POLL_S):
