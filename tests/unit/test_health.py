@@ -104,7 +104,9 @@ def test_silent_connection_is_closed_after_the_timeout(make: Callable[..., Healt
         assert wait_until(lambda: srv.stats()["active"] == 1)
         assert read_to_close(s) == b""  # closed by the server without an answer; not our timeout
     assert wait_until(lambda: srv.stats()["active"] == 0)
-    assert srv.stats()["timed_out"] >= 1
+    # Not asserted: which of the two closed it. The deadline reaper and the handler's socket timeout
+    # both fire at `timeout_s`; under load either wins (the full suite once saw timed_out == 0). The
+    # slow-loris test below is where only the reaper can act, and there it is counted.
     assert get(srv.port, "/healthz") == (200, b"ok\n")  # and the server is fine
 
 

@@ -43,7 +43,12 @@ def test_production_encoders_built_from_kept_configs_total_about_345m():
 
 def test_small_profile_is_small():
     net = RedHeartNet(get_profile("small"))
-    assert net.parameter_counts()["total"] < 5_000_000
+    counts = net.parameter_counts()
+    # the network proper, and the lexical encoder's hashed-n-gram table beside it
+    assert counts["total"] - counts["lexical"] < 5_000_000
+    assert counts["lexical"] == (1 << 17) * 32
+    # what ships in the repository: float32 weights under ~25 MB
+    assert counts["total"] * 4 < 25_000_000
 
 
 def test_initialization_is_seeded_and_leaves_global_rng_alone():
