@@ -21,7 +21,7 @@ from pipeline.lexical import LexicalEncoder, bags, ngram_ids, pack
 from pipeline.model import RedHeartNet
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = LexicalSpec(1 << 12, 8, max_ids=64)
+BAG = LexicalSpec(1 << 12, 8, max_ids=64)
 
 
 def test_ids_are_the_same_in_another_process_whatever_its_hash_seed() -> None:
@@ -48,18 +48,18 @@ def test_what_the_ids_are_made_of() -> None:
 
 def test_cost_per_record_is_bounded() -> None:
     huge = " ".join(["supercalifragilistic"] * 50_000)
-    ids = ngram_ids(huge, SPEC.buckets, SPEC.max_ids)
-    assert ids.size == SPEC.max_ids
-    assert ids.min() >= 0 and ids.max() < SPEC.buckets
+    ids = ngram_ids(huge, BAG.buckets, BAG.max_ids)
+    assert ids.size == BAG.max_ids
+    assert ids.min() >= 0 and ids.max() < BAG.buckets
 
 
 def test_an_empty_bag_reads_zero_and_rows_do_not_depend_on_their_batch() -> None:
     torch.manual_seed(0)
-    enc = LexicalEncoder(SPEC).eval()
+    enc = LexicalEncoder(BAG).eval()
     texts = ["I regret it", "", "너무 좋아요 최고"]
-    rows = bags(texts, SPEC)
+    rows = bags(texts, BAG)
     together = enc(*pack(rows))
-    assert torch.equal(together[1], torch.zeros(SPEC.dim))
+    assert torch.equal(together[1], torch.zeros(BAG.dim))
     for i, row in enumerate(rows):
         alone = enc(*pack([row]))[0]
         torch.testing.assert_close(alone, together[i])
@@ -95,8 +95,8 @@ def test_a_checkpoint_learned_for_other_ids_is_refused(tmp_path: Path) -> None:
 
 
 def test_gradients_reach_only_the_rows_of_the_bag() -> None:
-    enc = LexicalEncoder(SPEC)
-    ids = ngram_ids("great movie", SPEC.buckets, SPEC.max_ids)
+    enc = LexicalEncoder(BAG)
+    ids = ngram_ids("great movie", BAG.buckets, BAG.max_ids)
     enc(*pack([ids])).sum().backward()
     touched = np.nonzero(enc.bag.weight.grad.abs().sum(dim=1).numpy())[0]
     assert set(touched.tolist()) == set(ids.tolist())
