@@ -165,12 +165,10 @@ def calibrate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> d
     fitted_t = fit_temperature(logp, gold)
     # NLL scores the whole distribution, ECE the stated top probability a consumer reads: a
     # temperature that lowers the first but raises the second on these rows is not applied.
-    top_right = (logp.argmax(axis=1) == gold).astype(np.float64)
-
     def top_ece(t: float) -> float:
         z = logp / t
         p = np.exp(z - z.max(axis=1, keepdims=True))
-        return ece(p.max(axis=1) / p.sum(axis=1), top_right)
+        return ece(p.max(axis=1) / p.sum(axis=1), correct.astype(np.float64))
 
     ece_fitted, ece_one = top_ece(fitted_t), top_ece(1.0)
     temperature = fitted_t if ece_fitted < ece_one else 1.0

@@ -98,7 +98,7 @@ from training.data.metrics import (
     validation_human,
     validation_sentiment,
 )
-from training.calibration import calibrate
+from training.calibration import CERTAINTY_KEY, calibrate
 from training.lexical import pretrain_lexical
 
 STATE_FILE = "train_state.pt"
@@ -126,7 +126,6 @@ HUMAN_SELECTION_GRID: dict[str, tuple[Any, ...]] = {
 EMOTION_GUARD = 0.05
 SOFTMAX_KEYS = frozenset({EMOTION_KEY, "surd.kinds"})
 LEXICAL_LR_SCALE: dict[str, float] = {"pretrained": 0.0, "scratch": 3.0}
-CERTAINTY_KEY = "calibration.certainty"
 CERTAINTY_WEIGHT = 0.5
 
 

@@ -164,8 +164,6 @@ def cmd_tail(args: argparse.Namespace) -> int:
     except ClientError as exc:
         print(f"cannot follow {settings.results_topic}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     return 0
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.checkpoint import sha256_file
 from pipeline.lang import detect
 from pipeline.model import OUTPUT_LABELS
 from schemas import labels as L
@@ -169,14 +170,6 @@ def human_subset(rows: list[HumanRow], dataset: str, split: str, n: int | None) 
     return [rows[i] for i in sorted(rank[:n])]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _human_files(name: str) -> list[str]:
     from training.data.human import goemotions, kote, nsmc
 
@@ -217,7 +210,7 @@ def human_parts(preset: Preset, data_dir: Path) -> tuple[list[Part], dict[str, A
             "splits": s.provenance,
             "rows": rows_info,
             "subset": f"rows beyond a preset's count are left out by sha256 rank of '{SUBSET_SALT}:{name}:<split>:<row id>'",
-            "files": {rel: _sha256(data_dir / rel) for rel in _human_files(name)},
+            "files": {rel: sha256_file(data_dir / rel) for rel in _human_files(name)},
         }
     return parts, provenance
 
@@ -439,8 +432,20 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
     return pooled, text_present, modal or None, bags
 
 
+_POS_MASK = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
+
+
+def _weak_emotion_target(emotion: np.ndarray | None, s3: int) -> np.ndarray | None:
+    """The labeling functions' emotion distribution, sentiment-constrained: on a row labeled
+    positive (negative) only the positive (negative) emotions' votes are kept; None when none remain."""
+    if emotion is not None and s3 in (0, 2):
+        emotion = emotion * (_POS_MASK if s3 == 2 else ~_POS_MASK)
+        emotion = emotion / emotion.sum() if emotion.sum() > 0 else None
+    return emotion
+
+
 def _human_targets(part: Part, i: int, row: int, targets: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-                   human_emotion: np.ndarray, human_mask: np.ndarray, pos_mask: np.ndarray) -> None:
+                   human_emotion: np.ndarray, human_mask: np.ndarray) -> None:
     """Targets of one human-labeled row (see `build_corpus`); its sentiment is already in
     the part's `pos_target` / `sentiment3`."""
     r = part.human[i]  # type: ignore[index]
@@ -456,10 +461,7 @@ def _human_targets(part: Part, i: int, row: int, targets: dict[str, np.ndarray],
         masks[key][row] = True
     if r.dataset in HUMAN_EMOTION_SETS:
         return  # the humans decided this row's emotion (or that it has none of ours)
-    emotion, s3 = weak.emotion, part.sentiment3[i]
-    if emotion is not None and s3 in (0, 2):
-        emotion = emotion * (pos_mask if s3 == 2 else ~pos_mask)
-        emotion = emotion / emotion.sum() if emotion.sum() > 0 else None
+    emotion = _weak_emotion_target(weak.emotion, part.sentiment3[i])
     if emotion is not None:
         targets[EMOTION_KEY][row] = emotion
         masks[EMOTION_KEY][row] = True
@@ -505,12 +507,11 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     human_emotion = np.zeros((n, len(L.EMOTIONS)), dtype=np.float32)
     human_mask = np.zeros(n, dtype=bool)
     pos_target = np.concatenate([p.pos_target for p in parts])
-    pos_mask = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
     row = 0
     for part in parts:
         for i, text in enumerate(part.texts):
             if part.human is not None:
-                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, pos_mask)
+                _human_targets(part, i, row, targets, masks, human_emotion, human_mask)
                 row += 1
                 continue
             weak = label(text)
@@ -523,11 +524,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
                 for key in WEAK_OUTPUTS:
                     targets[key][row] = weak.targets[key]
                     masks[key][row] = True
-                emotion = weak.emotion
-                s3 = part.sentiment3[i]
-                if emotion is not None and s3 in (0, 2):
-                    emotion = emotion * (pos_mask if s3 == 2 else ~pos_mask)
-                    emotion = emotion / emotion.sum() if emotion.sum() > 0 else None
+                emotion = _weak_emotion_target(weak.emotion, part.sentiment3[i])
                 if emotion is not None:
                     targets[EMOTION_KEY][row] = emotion
                     masks[EMOTION_KEY][row] = True
