@@ -14,7 +14,7 @@ precision; the same clock is used).
 2. Open loop: fixed rates (default 0.25-1.25 x the burst saturation): results/s, latency
    p50/p95/p99, and how many did not come back within `--drain` seconds (backlog).
 
-On a GPU (the production target, #8): `python -m bench.e2e --profile production --device
+On a GPU (the production target, docs/TARGETS.md): `python -m bench.e2e --profile production --device
 cuda --tokens 128 --delivery at-least-once`.
 """
 
@@ -191,10 +191,10 @@ def encoders_alone(texts: list[str], batch: int, threads: int, profile: str, dev
 
 
 def serve_stand_in() -> int:
-    """The real `Worker` (settings from REDHEART_* as always) around a stand-in pipeline:
+    """The real worker (`Driver`, settings from REDHEART_* as always) around a stand-in pipeline:
     how a bench runs the production profile without its hub weights. Never the worker CLI."""
     from worker import logs
-    from worker.app import Worker
+    from worker.driver import Driver
     from worker.config import Settings
 
     settings = Settings()
@@ -202,7 +202,7 @@ def serve_stand_in() -> int:
     from bench.stand_ins import stand_in_pipeline
 
     pipe = stand_in_pipeline(settings.profile, settings.device, settings.num_threads, settings.dtype)
-    return Worker(settings, pipe).run()
+    return Driver(settings, pipe).run()
 
 
 def worker_process(bootstrap: str, prefix: str, port: int, delivery: str, profile: str, device: str,
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         "encoders_alone": alone,
         "at_half_saturation": half,
         "target": "CPU: burst >= 0.7 x encoders alone (same texts, batch 64); GPU production 128 tokens: "
-                  ">= 5,000 events/s, p99 < 100 ms at half of saturation (#8)",
+                  ">= 5,000 events/s, p99 < 100 ms at half of saturation (docs/TARGETS.md)",
         "logs": str(log_dir),
     }
     name = "e2e" if (args.profile, on_gpu) == ("small", False) else f"e2e-{args.profile}-{'cuda' if on_gpu else 'cpu'}"
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             "produced at once (full 64-event batches back to back); results/s = n / (last result consumed − start of "
             "producing). `encoders alone` = the same texts through the profile's encoders only (`Encoder.encode`: "
             f"tokenize + forward), batches of 64, {args.threads} threads, in the bench process after the workers "
-            "stopped (broker idle). CPU target (#8): the worker reaches ≥ 0.7× that. `overlap` = REDHEART_OVERLAP "
+            "stopped (broker idle). CPU target (docs/TARGETS.md): the worker reaches ≥ 0.7× that. `overlap` = REDHEART_OVERLAP "
             "(the model on its own thread).\n\n" + burst_table
             + "\n\n**Open loop.** A producer at fixed rates (fractions of the burst saturation), each for ≤ "
             f"{args.seconds:g} s (≤ {args.max_events} events); latency = result consumed (read_committed) − event "

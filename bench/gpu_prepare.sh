@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a GPU bench run on a lent machine (the `device` tool of a development session).
+# Prepare a GPU bench run on a remote GPU machine without access to PyPI.
 #
 # That machine's image has Python 3.12 with torch and transformers, but not the Kafka side
 # (confluent-kafka, the embedded broker), pydantic or orjson, and the 64 MiB a call may carry

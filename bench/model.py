@@ -207,43 +207,39 @@ def compile_gain(pipe: Any, seconds: float, cells: list[tuple[int, int]]) -> dic
 
 
 def cache_hit(pipe: Any, iters: int = 2000) -> dict[str, Any]:
-    """SPEC §5 "cache hit < 1 ms in-process": the worker's whole path for one event whose
-    analysis is cached — cache key + lookup, the stream's Kalman/state update, the result
-    built and serialized to JSON — timed through `Worker._process` with the producer call
-    captured instead of sent (no broker: in-process). SURD/spectra refresh every 8th event of
-    the stream, so the p99 includes those."""
+    """Cache hit in-process (target < 1 ms, docs/TARGETS.md): the engine's whole path for one
+    event whose analysis is cached — cache key + lookup, the stream's Kalman/state update,
+    the result written as JSON — through `Engine.process`, with no broker. SURD/spectra
+    refresh every 8th event of the stream, so the p99 includes those."""
     from datetime import UTC, datetime
 
     from schemas.input import InputEvent
-    from worker.app import Work, Worker
-    from worker.batcher import Pending
     from worker.config import Settings
+    from worker.engine import Engine, Item, Result
 
-    class InProcess(Worker):
-        def _produce(self, topic: str, key: Any, value: Any, headers: Any = None, partition: int = -1) -> None:
-            self.last_bytes = len(value or b"")
-
-    class NoCommits:  # the checkpoint's bookkeeping is Kafka's side; nothing to commit here
-        def done(self, *a: Any) -> None: ...
-        def before_produce(self) -> None: ...
-
-    w = InProcess(Settings(cache_size=1000, overlap=False), pipe)
-    w.checkpoint = NoCommits()  # type: ignore[assignment]
+    engine = Engine(Settings(cache_size=1000, overlap=False), pipe)
     text = SENTENCES_EN[0]
 
-    def batch(i: int) -> list[Any]:
+    def item(i: int) -> Item:
         ev = InputEvent(event_id=f"c{i}", stream_id="s", text=text, ts=datetime.now(UTC))
-        return [Pending(Work(ev, "in", 0, i, b"s", b"", None, 0), 8, 0.0)]
+        admitted = engine.admit(ev)
+        assert not isinstance(admitted, Exception) and isinstance(admitted, tuple), admitted
+        parts, tokens, key = admitted
+        return Item(ev, 0, i, 0, parts, tokens, key)
 
-    w._process(batch(0))  # the miss that fills the cache
+    engine.process([item(0)])  # the miss that fills the cache
     times = []
+    size = 0
     for i in range(1, iters + 1):
         t0 = time.perf_counter()
-        w._process(batch(i))
+        [out] = engine.process([item(i)])  # admission (the cache key) included
         times.append(time.perf_counter() - t0)
-    assert w.cache.hits == iters, "every timed event must be a cache hit"
+        assert isinstance(out, Result)
+        size = len(out.value)
+    engine.close()
+    assert engine.cache.hits == iters, "every timed event must be a cache hit"
     return {"iters": iters, "p50_ms": round(pct(times, 50) * 1e3, 3), "p99_ms": round(pct(times, 99) * 1e3, 3),
-            "max_ms": round(max(times) * 1e3, 3), "result_bytes": w.last_bytes}
+            "max_ms": round(max(times) * 1e3, 3), "result_bytes": size}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             + f"\n\nLength buckets ({pipe.encoders[0].name}, one batch of {mixed['texts']}): bucketed forward "
             f"{mixed['bucketed_ms_p50']} ms vs one batch padded to the longest row {mixed['one_padded_batch_ms_p50']} ms "
             f"(p50 of {mixed['iters']}): **{mixed['speedup']}x**."
-            + f"\n\nCache hit in-process (SPEC §5 target < 1 ms): the worker's whole path for one cached event "
+            + f"\n\nCache hit in-process (target < 1 ms): the engine's whole path for one cached event "
             "(key + lookup, Kalman/state update, result built and serialized; the producer call captured, no "
             f"broker), {hit['iters']} events of one stream: p50 **{hit['p50_ms']} ms**, p99 {hit['p99_ms']} ms, "
             f"max {hit['max_ms']} ms (result {hit['result_bytes']} bytes; every 8th event also refreshes the "

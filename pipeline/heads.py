@@ -1,4 +1,4 @@
-"""Step 3 of SPEC §2: task heads and the four analyzers, with named outputs.
+"""Task heads and the four analyzers, with named outputs (docs/PIPELINE.md).
 
 Per task: backbone task feature -> task head (residual stack) -> analyzer (deeper
 residual stack) -> output layers. Every output layer is declared once, in

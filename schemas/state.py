@@ -1,7 +1,7 @@
 """`StreamState`: one stream's temporal state, the value of the compacted `redheart.state`.
 
 It carries the input offset it reflects so a restore can ignore changelog records
-that ran ahead of the committed input offsets (SPEC §3, §4).
+that ran ahead of the committed input offsets (docs/CONTRACT.md, "State changelog").
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ class Broker:
     bootstrap: str
     kind: str  # "embedded" | "kafka"
     # Tansu shows aborted transactions to read_committed consumers and needs short
-    # session timeouts to rebalance quickly (SPEC §6).
+    # session timeouts to rebalance quickly (docs/OPERATIONS.md, "The embedded broker").
     consumer_overrides: tuple[tuple[str, object], ...] = ()
 
 

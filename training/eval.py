@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline import checkpoint as ckpt
+from pipeline import weights as ckpt
 from pipeline.config import get_profile
 from pipeline.model import RedHeartNet
 from training.data.dataset import Preset, build_corpus

@@ -24,7 +24,7 @@ the batch's rows that have its target:
   including the human-labeled ones (no human data exists for those outputs).
 - certainty (presets with human emotion labels): binary cross-entropy of
   `calibration.certainty` to "the dominant emotion is right" on the human emotion rows.
-Not supervised (stated in the manifest): dsp.*, kalman.*, and calibration.certainty in
+Not supervised (stated in the manifest): dsp.* and calibration.certainty in
 presets without human emotion labels.
 
 Before the figures are measured, `training.lexical` has pretrained the lexical encoder
@@ -73,7 +73,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline import checkpoint as ckpt
+from pipeline import weights as ckpt
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L

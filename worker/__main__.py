@@ -46,9 +46,14 @@ def _settings():  # type: ignore[no-untyped-def]
         raise StartupRefused(f"invalid configuration: {problems}") from None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from worker.config import IMPLEMENTED_MODES
+def shipped_checkpoint(profile: str) -> Path | None:
+    """The checkpoint a source checkout ships for `profile` (`checkpoints/<profile>`), if any:
+    what `run` loads when REDHEART_CHECKPOINT is not set."""
+    directory = Path(__file__).resolve().parents[1] / "checkpoints" / profile
+    return directory if (directory / "manifest.json").is_file() else None
 
+
+def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     logs.setup(settings.log_level)
     log = logs.get("redheart.worker")
@@ -56,13 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.kafka_secrets  # noqa: B018 - read the secrets file now: unreadable is a refusal
     except ValueError as exc:
         raise StartupRefused(str(exc)) from None
-    if settings.mode not in IMPLEMENTED_MODES:
-        raise StartupRefused(
-            f"REDHEART_MODE={settings.mode} is not available in this version (implemented: {list(IMPLEMENTED_MODES)})"
-        )
     from pipeline import Pipeline
     from pipeline.errors import PipelineError
-    from worker.app import Worker
+    from worker.driver import Driver
     from worker.kafka import MissingTopicsError, require_topics, worker_topics
 
     try:  # before the (slow) model load: a wrong topic name should fail in a second
@@ -72,29 +73,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a progress bar is not a JSON log line
-    log.info("loading model", extra={"profile": settings.profile, "checkpoint": str(settings.checkpoint)})
+    checkpoint = settings.checkpoint
+    if checkpoint is None and not args.allow_untrained:
+        checkpoint = shipped_checkpoint(settings.profile)
+    log.info("loading model", extra={"profile": settings.profile, "checkpoint": str(checkpoint)})
+    from pipeline.api import Advanced
+
+    advanced = (
+        Advanced(passes=settings.mc_dropout_passes, top_k=settings.explain_top_k)
+        if settings.mode == "production-advanced" else None
+    )
     try:
         pipe = Pipeline.load(
             settings.profile,
-            checkpoint=settings.checkpoint,
+            checkpoint=checkpoint,
             allow_untrained=args.allow_untrained,
             device=settings.device,
             num_threads=settings.num_threads,
             encoder_paths=settings.encoder_paths or None,
             dtype=settings.dtype,
             compile=settings.compile,
+            advanced=advanced,
         )
     except PipelineError as exc:  # unloadable model, bad checkpoint, missing device
         raise StartupRefused(str(exc)) from None
-    if settings.mode == "production-advanced":
-        from pipeline.api import Advanced
-
-        pipe.advanced = Advanced(passes=settings.mc_dropout_passes, top_k=settings.explain_top_k)
     try:
-        worker = Worker(settings, pipe)
+        driver = Driver(settings, pipe)
     except ValueError as exc:  # e.g. an unreadable REDHEART_HELPER_LLM_API_KEY_FILE
         raise StartupRefused(str(exc)) from None
-    return worker.run()
+    return driver.run()
 
 
 def cmd_produce(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Which events form a micro-batch: by count, by tokens and by wait time (SPEC §4).
+"""Which events form a micro-batch: by count, by tokens and by wait time.
 
 The batcher knows nothing of the model (TEI's router/backend split): it is given a
 token count per event and hands back ready batches in arrival order. Arrival order is

@@ -1,4 +1,4 @@
-"""Result cache (SPEC §4): LRU keyed by a hash of the normalized input and the model.
+"""Result cache: LRU keyed by a hash of the normalized input and the model.
 
 A hit skips the model, never the stream's temporal state: the cached value is the
 per-event analysis only, and the worker still applies it to the stream in order.
@@ -9,26 +9,23 @@ never serves results of the old one.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
-_SPACES = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
-    """NFC + collapsed whitespace: the same words typed twice hit the same entry."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    """NFC + collapsed whitespace: the same words typed twice hit the same entry. (`split()`
+    splits on exactly the characters `\\s` matches; ASCII is NFC already.)"""
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
 
 
 def cache_key(text: str, lang: str | None, model_id: str) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for part in (model_id, lang or "", normalize(text)):
-        h.update(part.encode("utf-8"))
-        h.update(b"\x00")
-    return h.digest()
+    return hashlib.blake2b(f"{model_id}\x00{lang or ''}\x00{normalize(text)}\x00".encode(), digest_size=16).digest()
 
 
 class ResultCache(Generic[V]):
@@ -50,6 +47,10 @@ class ResultCache(Generic[V]):
         self._data.move_to_end(key)
         self.hits += 1
         return value
+
+    def peek(self, key: bytes) -> V | None:
+        """The entry without counting a lookup or refreshing its age (admission's look)."""
+        return self._data.get(key)
 
     def put(self, key: bytes, value: V) -> None:
         if self.capacity == 0:

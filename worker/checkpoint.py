@@ -12,7 +12,7 @@
      at-least-once: commit the offsets synchronously.
 A crash at any point re-delivers at most the uncommitted tail; nothing is lost. In
 exactly-once mode the uncommitted tail's records are aborted, so read_committed
-consumers see each result once (on brokers that hide aborted records; SPEC §6).
+consumers see each result once (on brokers that hide aborted records; docs/OPERATIONS.md, the embedded broker).
 
 Offsets are tracked per partition in consumption order. An offset is "done" once its
 result or dead letter has been handed to the producer; done-ness can arrive out of

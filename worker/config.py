@@ -1,4 +1,5 @@
-"""The worker's one settings object (SPEC §9 names; env vars prefixed `REDHEART_`).
+"""The worker's one settings object (env vars prefixed `REDHEART_`; the names relied on from outside:
+docs/CONTRACT.md).
 
 Every knob an operator can turn is here, validated at start-up: a bad value is a
 refusal to start with the field named, never a silently different behaviour.
@@ -19,7 +20,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["small", "production"]
 Mode = Literal["production", "production-advanced", "production-oss"]
-IMPLEMENTED_MODES: tuple[str, ...] = ("production", "production-advanced", "production-oss")
 
 
 class Settings(BaseSettings):
@@ -27,7 +27,7 @@ class Settings(BaseSettings):
 
     bootstrap_servers: str = Field("127.0.0.1:9092", min_length=1, description="Kafka bootstrap servers")
     profile: Profile = Field("small", description="model profile")
-    mode: Mode = Field("production", description="analysis mode (SPEC §4)")
+    mode: Mode = Field("production", description="analysis mode (docs/PIPELINE.md, Modes)")
     checkpoint: Path | None = Field(None, description="directory with model.safetensors + manifest.json")
     group_id: str = Field("redheart", min_length=1, description="consumer group id")
     input_topic: str = Field("redheart.input", min_length=1)
@@ -87,7 +87,16 @@ class Settings(BaseSettings):
     commit_interval_ms: int = Field(
         100, ge=0, description="checkpoint interval; with exactly-once, results become visible at commit"
     )
-    commit_every: int = Field(0, ge=0, description="also checkpoint after this many records (0: time only)")
+    commit_every: int = Field(
+        5000, ge=0,
+        description="also checkpoint after this many records: at high rates it bounds what a crash re-delivers "
+        "(and, with exactly-once, how large a transaction grows); 0: time only",
+    )
+    result_detail: Literal["full", "compact"] = Field(
+        "full",
+        description="full: every result field; compact: leaves out the 128-bin spectra (auxiliary.dsp, "
+        "temporal.dsp) and the 36 Bentham context weights, about two thirds of a result's bytes",
+    )
     instance_id: str | None = Field(
         None, max_length=200, description="stable member name, kept across restarts (e.g. the pod name); default: host name"
     )
@@ -141,7 +150,7 @@ class Settings(BaseSettings):
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="drain deadline after SIGTERM")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # ---- production-advanced (SPEC §4) ----
+    # ---- production-advanced (docs/PIPELINE.md, Modes) ----
     mc_dropout_passes: int = Field(
         8, ge=2, le=64, description="production-advanced: MC-dropout passes (batched into one forward)"
     )
@@ -149,7 +158,7 @@ class Settings(BaseSettings):
     forecast_steps: int = Field(
         3, ge=1, le=64, description="production-advanced: Kalman forecast horizon, in the stream's typical event gaps"
     )
-    # ---- production-oss: helper LLM behind an OpenAI-compatible endpoint (SPEC §4) ----
+    # ---- production-oss: helper LLM behind an OpenAI-compatible endpoint (docs/OPERATIONS.md) ----
     helper_llm_url: str | None = Field(
         None, description="production-oss: base URL of an OpenAI-compatible server (e.g. http://vllm:8000/v1)"
     )
@@ -162,6 +171,11 @@ class Settings(BaseSettings):
     )
     helper_llm_concurrency: int = Field(8, ge=1, le=256, description="production-oss: requests in flight at most")
     helper_llm_max_tokens: int = Field(96, ge=8, le=2048, description="production-oss: completion length limit")
+    helper_llm_reasoning_effort: Literal["low", "medium", "high"] | None = Field(
+        "low",
+        description="production-oss: `reasoning_effort` sent to reasoning models such as gpt-oss ('low' keeps the "
+        "short completion from being spent on reasoning); unset (empty) to send none",
+    )
     helper_llm_breaker_failures: int = Field(
         5, ge=1, le=1000, description="production-oss: consecutive failures that open the circuit breaker"
     )
@@ -200,6 +214,11 @@ class Settings(BaseSettings):
         if self._secrets is None:
             self._secrets = load_secrets_file(self.kafka_secrets_file) if self.kafka_secrets_file else {}
         return dict(self._secrets)
+
+    @field_validator("helper_llm_reasoning_effort", mode="before")
+    @classmethod
+    def _no_reasoning_effort(cls, v: Any) -> Any:
+        return None if v == "" else v
 
     @field_validator("helper_llm_url")
     @classmethod

@@ -1,9 +1,9 @@
-"""The embedded Kafka-compatible broker for dev, demo and tests (SPEC §6): Tansu.
+"""The embedded Kafka-compatible broker for dev, demo and tests: Tansu.
 
 `python -m worker.devbroker [--port N] [--topics]` starts it on 127.0.0.1, prints the
 bootstrap address, and runs until interrupted. Memory storage only: nothing survives
 a broker restart. Its known defects (aborted transactions visible to read_committed,
-wrong high watermarks, no compaction) are listed in SPEC §6; tests design around them.
+wrong high watermarks, no compaction) are listed in docs/OPERATIONS.md, "The embedded broker"; tests design around them.
 """
 
 from __future__ import annotations

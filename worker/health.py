@@ -1,4 +1,4 @@
-"""HTTP on one port: /healthz, /readyz, /status, /metrics (SPEC §4).
+"""HTTP on one port: /healthz, /readyz, /status, /metrics (docs/CONTRACT.md, "HTTP").
 
 A daemon thread with the standard library's server: the endpoints are tiny, and the
 consume loop must not depend on an event loop. /readyz is true only once the model is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -52,7 +53,7 @@ def producer_config(s: Settings) -> dict[str, Any]:
         # it times out; checkpoints are sub-second, so 10 s bounds that stall.
         "transaction.timeout.ms": 10_000,
         # the producer queue is the other half of the memory bound: when it is full the
-        # worker pauses its partitions until deliveries make room (worker/app.py)
+        # worker pauses its partitions until deliveries make room (worker/output.py)
         "queue.buffering.max.messages": 100_000,
         "queue.buffering.max.kbytes": 131_072,
     }
@@ -102,6 +103,49 @@ def make_consumer(s: Settings, **callbacks: Any) -> Consumer:
 
 def make_producer(s: Settings, **callbacks: Any) -> Producer:
     return Producer({**producer_config(s), "logger": _LIBRDKAFKA_LOG, **callbacks})
+
+
+def make_restore_consumer(s: Settings, overrides: dict[str, Any]) -> Consumer:
+    """The state restore's reader: assign() only, so it never joins the group or commits;
+    reaching the partition's end fast matters more than batching."""
+    return Consumer({
+        **consumer_config(s),
+        "group.id": f"{s.group_id}.restore",
+        "fetch.wait.max.ms": 20,
+        "logger": _LIBRDKAFKA_LOG,
+        **overrides,
+    })
+
+
+def produce(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    *,
+    headers: list[tuple[str, bytes]] | dict[str, Any] | None = None,
+    partition: int = -1,
+    on_delivery: Callable[..., None] | None = None,
+    on_full: Callable[[], None] | None = None,
+    poll_s: float = 0.05,
+) -> None:
+    """Hand one record to the producer, never dropping it: while the local queue is full
+    (a slow or unreachable broker), serve delivery reports and retry. `on_full()` runs
+    before each wait; the worker pauses its partitions there and a caller with a deadline
+    raises from it. The one produce path of the worker, its state restore and its client."""
+    kwargs: dict[str, Any] = {"value": value, "key": key, "partition": partition}
+    if headers:
+        kwargs["headers"] = headers
+    if on_delivery is not None:
+        kwargs["on_delivery"] = on_delivery
+    while True:
+        try:
+            producer.produce(topic, **kwargs)
+            return
+        except BufferError:
+            if on_full is not None:
+                on_full()
+            producer.poll(poll_s)
 
 
 def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]:

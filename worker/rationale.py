@@ -1,4 +1,4 @@
-"""`production-oss`: a short rationale per result from an optional helper LLM (SPEC §4).
+"""`production-oss`: a short rationale per result from an optional helper LLM (docs/OPERATIONS.md).
 
 The helper sits behind an OpenAI-compatible chat-completions endpoint (e.g. vLLM serving
 gpt-oss-20b). It is *optional*: the stream must never wait on it for longer than
@@ -89,9 +89,6 @@ class Rationale:
     @staticmethod
     def unavailable(reason: str, latency_ms: float | None = None) -> Rationale:
         return Rationale("unavailable", None, reason, latency_ms)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "text": self.text, "reason": self.reason, "latency_ms": self.latency_ms}
 
 
 # --------------------------------------------------------------------------- breaker
@@ -396,6 +393,7 @@ class HelperLLM:
             breaker_reset_s=settings.helper_llm_breaker_reset_s,
             clock=clock,
             max_response_bytes=settings.helper_llm_max_response_bytes,
+            reasoning_effort=settings.helper_llm_reasoning_effort,
         )
 
     # ---- the caller's side (consume-loop thread)
@@ -469,15 +467,6 @@ class HelperLLM:
         with self._lock:
             self._outcomes.update("ok" if r.status == "ok" else str(r.reason) for r in out.values())
         return out
-
-    def discard(self, keys: Sequence[str]) -> None:
-        """Forget submissions whose batch will not be produced (aborted batch, revoked
-        partition), cancelling their requests."""
-        with self._lock:
-            dropped = [e for e in (self._pending.pop(k, None) for k in keys) if e is not None]
-        now = time.monotonic()
-        for e in dropped:
-            self._abandon(e, now)
 
     def stats(self) -> dict[str, Any]:
         """For /status and metrics: requests sent, in flight, collected outcomes (ok or the

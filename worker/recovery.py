@@ -1,4 +1,4 @@
-"""Recognising, after a hard crash, the record that caused it (issue: poison pills).
+"""Recognising, after a hard crash, the record that caused it.
 
 Every exception a record's content can raise is caught where it is handled and turns into a
 dead letter. What cannot be caught — a segfault in a native decoder, the kernel's OOM killer,
@@ -42,6 +42,7 @@ from typing import Any, Literal
 import orjson
 
 Verdict = Literal["normal", "alone", "poison"]
+_ONE_PAGE = 4096
 TopicPartition = tuple[str, int]
 
 
@@ -62,6 +63,8 @@ class CrashMarker:
         self.path = path
         self.crash_log = path.with_name(path.name.replace("inflight.", "crash.", 1).removesuffix(".json") + ".log")
         self.poison_after = poison_after
+        self._fd: int | None = None  # the marker file, open from the first write until `clear`
+        self._written = 0
         previous = self._read()
         self._suspect_upto: dict[str, int] = dict(previous.get("consumed", {}))
         alone = previous.get("alone")
@@ -153,6 +156,9 @@ class CrashMarker:
             faulthandler.disable()
             self._log_file.close()
             self._log_file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         for path in (self.path, self.crash_log):
             try:
                 path.unlink()
@@ -160,16 +166,32 @@ class CrashMarker:
                 pass
 
     def _write(self) -> None:
+        """One `pwrite` at offset 0 of a descriptor kept open (this runs before every batch of
+        consumed records, so it is one system call, not a create-and-rename). A write of less
+        than a page is never cut short by the process dying, so the file always holds one
+        whole marker; a shorter marker is padded with spaces over the longer one before it
+        (JSON allows trailing whitespace)."""
         a = self._alone
-        data = {
+        data = orjson.dumps({
             "consumed": self._consumed,
             "alone": None if a is None else {"topic": a.topic, "partition": a.partition, "offset": a.offset,
                                               "crashes": a.crashes},
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_bytes(orjson.dumps(data))
-        os.replace(tmp, self.path)
+        })
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            self._written = 0
+        padded = data + b" " * (self._written - len(data)) if len(data) < self._written else data
+        if len(padded) <= _ONE_PAGE:
+            os.pwrite(self._fd, padded, 0)
+            self._written = len(padded)
+        else:  # (hundreds of partitions) too long for one page: a new file, renamed over the old
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self.path)
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_RDWR)
+            self._written = len(data)
         self._dirty = False
 
 

@@ -1,8 +1,9 @@
-"""Per-partition stream state and its changelog on `redheart.state` (SPEC §3, §4).
+"""Per-partition stream state and its changelog on `redheart.state` (docs/CONTRACT.md).
 
 Layout: the state topic is co-partitioned with the input topic. The state of a stream
 read from input partition p lives in memory under p and its changelog records go to
-state-topic partition p, key = stream_id (UTF-8), value = `StreamState` JSON, which
+state-topic partition p, key = stream_id (UTF-8), value = `StreamState` JSON (written from
+the in-memory `StreamTrack`), which
 carries `input_offset`, the offset of the last input event the state reflects. A null
 value (tombstone) deletes the stream.
 
@@ -29,7 +30,7 @@ that is not its stream id, a stream of another input partition) is skipped and c
 assignment of its partition. (Co-partitioning itself is checked at start-up from the topics'
 partition counts.)
 
-End of partition: the embedded broker reports wrong high watermarks (SPEC §6), so the
+End of partition: the embedded broker reports wrong high watermarks (docs/OPERATIONS.md), so the
 restore never asks for them. It reads until librdkafka's partition-EOF event (which
 comes from the fetch itself), or — with `sentinel_producer` — until it reads a sentinel
 record it produced to that partition just before reading, which is exact on any broker.
@@ -55,6 +56,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from pydantic import ValidationError
 
+from pipeline.temporal.stream import StreamTrack
 from schemas.state import MAX_WINDOW, StreamState
 
 SENTINEL_KEY = b"\x00redheart.restore-sentinel"
@@ -95,18 +97,18 @@ class StateStore:
         self.max_window = max_window
         self.max_streams = max_streams
         self._on_evict = on_evict
-        self._parts: dict[int, dict[str, StreamState]] = {}
-        self._dirty: dict[tuple[int, str], StreamState | None] = {}  # None: tombstone
+        self._parts: dict[int, dict[str, StreamTrack]] = {}
+        self._dirty: dict[tuple[int, str], StreamTrack | None] = {}  # None: tombstone
         self._lru: OrderedDict[tuple[int, str], None] = OrderedDict()  # least recently updated first
 
     # -- reading ------------------------------------------------------------------------
-    def get(self, partition: int, stream_id: str) -> StreamState | None:
+    def get(self, partition: int, stream_id: str) -> StreamTrack | None:
         return self._parts.get(partition, {}).get(stream_id)
 
     def partitions(self) -> list[int]:
         return sorted(self._parts)
 
-    def streams(self, partition: int) -> dict[str, StreamState]:
+    def streams(self, partition: int) -> dict[str, StreamTrack]:
         """The partition's states (a read-only view by convention: change them with `put`)."""
         return self._parts.get(partition, {})
 
@@ -114,10 +116,13 @@ class StateStore:
         return len(self._lru)
 
     # -- writing ------------------------------------------------------------------------
-    def put(self, state: StreamState) -> StreamState:
-        """Keep `state` (window trimmed to `max_window`) under its input partition; mark it dirty."""
+    def put(self, state: StreamTrack | StreamState) -> StreamTrack:
+        """Keep `state` (window trimmed to `max_window`) under its input partition; mark it dirty.
+        The store owns what it is given: a `StreamState` is taken in as its `StreamTrack`."""
+        if isinstance(state, StreamState):
+            state = StreamTrack.from_state(state)
         if len(state.window) > self.max_window:
-            state = state.model_copy(update={"window": state.window[-self.max_window :]})
+            state.window = state.window[-self.max_window :]
         part = state.input_partition
         self._parts.setdefault(part, {})[state.stream_id] = state
         self._dirty[(part, state.stream_id)] = state
@@ -140,7 +145,7 @@ class StateStore:
     def changelog_records(self) -> list[ChangelogRecord]:
         """Drain dirty states and tombstones as (state partition, key, value or None)."""
         records = [
-            (part, key, None if state is None else state.model_dump_json().encode())
+            (part, key, None if state is None else state.to_json())
             for (part, key), state in self._dirty.items()
         ]
         self._dirty.clear()
@@ -233,7 +238,7 @@ class StateStore:
         finally:
             consumer.close()
 
-        streams: dict[str, StreamState] = {}
+        streams: dict[str, StreamTrack] = {}
         for key, (_, value) in latest.items():
             try:
                 state = StreamState.model_validate_json(value)
@@ -246,9 +251,10 @@ class StateStore:
                     f"{state.input_partition}, not of partition {partition}"
                 )
                 continue
-            if len(state.window) > self.max_window:
-                state = state.model_copy(update={"window": state.window[-self.max_window :]})
-            streams[state.stream_id] = state
+            track = StreamTrack.from_state(state)
+            if len(track.window) > self.max_window:
+                track.window = track.window[-self.max_window :]
+            streams[state.stream_id] = track
         self._parts[partition] = streams
         self._dirty = {k: v for k, v in self._dirty.items() if k[0] != partition}
         self._lru = OrderedDict((k, None) for k in self._lru if k[0] != partition)
@@ -291,10 +297,7 @@ def _input_offset(value: bytes) -> int | None:
 
 def produce_changelog(producer: Producer, topic: str, records: list[ChangelogRecord], **kwargs: Any) -> None:
     """Hand changelog records to the producer (the caller flushes/commits as its checkpoint says)."""
+    from worker import kafka
+
     for part, key, value in records:
-        while True:
-            try:
-                producer.produce(topic, key=key.encode(), value=value, partition=part, **kwargs)
-                break
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                producer.poll(0.1)
+        kafka.produce(producer, topic, value, key.encode(), partition=part, **kwargs)

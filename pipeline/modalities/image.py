@@ -1,10 +1,10 @@
 """An event's image part: decoding, a classical descriptor, and a vision encoder.
 
-Two ways an image becomes the backbone's image token (SPEC §2 step 2, `ImageSpec`):
+Two ways an image becomes the backbone's image token (`ImageSpec`):
 
 - `descriptor` (profile `small`): `image_descriptor`, 16 named colour/texture
   measurements. No PyPI package ships vision-transformer weights that `transformers`
-  can load offline (checked for SPEC §7: the packages that do ship image weights carry
+  can load offline (we checked: the packages that do ship image weights carry
   torchvision/EfficientNet `.pth` state dicts for other code bases), so the small profile
   uses a documented classical descriptor rather than a network with made-up weights.
 - `transformers` (profile `production`): `VisionEncoder`, a ViT/CLIP/DINO-class model from

@@ -1,4 +1,4 @@
-"""Fixed-size magnitude spectra of audio and biosignals for `auxiliary.spectra` (SPEC §2 step 5).
+"""Fixed-size magnitude spectra of audio and biosignals for `auxiliary.spectra` (docs/PIPELINE.md, "Step 5").
 
 The network and the result schema want every spectrum as DSP_BINS (128) numbers whatever the
 part's sample rate or length, so the power spectral density is estimated with Welch's method

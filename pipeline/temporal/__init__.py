@@ -1,1 +1,1 @@
-"""Per-stream temporal state (SPEC §3): Kalman filter, stream SURD, trajectory spectra."""
+"""Per-stream temporal state (docs/PIPELINE.md, "Temporal state"): Kalman filter, stream SURD, trajectory spectra."""

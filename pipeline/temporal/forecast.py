@@ -1,4 +1,4 @@
-"""Temporal propagation (SPEC §4, mode `production-advanced`): the Kalman k-step forecast.
+"""Temporal propagation (mode `production-advanced`): the Kalman k-step forecast.
 
 The per-stream filter (`kalman.py`) is a random walk, x_k = x_{k-1} + w_k. Forecasting
 k event gaps ahead from the filtered state is k predict steps with no update:
@@ -17,15 +17,13 @@ variance affine in the step, step j's variance is var_0 + j/k (var_k - var_0), s
 per step would carry no information beyond the end point and the current variance (which
 `temporal.variance` already holds) while multiplying the result's size.
 
-Gap dt: the stream state keeps no inter-event gaps today (`StreamState` has `last_ts`,
-`events_seen` and the window of observations, no timestamps). The caller passes `dt_s`;
-the stream state should keep a typical gap, `update_typical_gap` (a geometric EMA of the
-clamped gaps, None until the stream's second event), and until it exists the forecast
-uses `KalmanConfig.dt_unit_s` (`default_gap`).
+Gap dt: the caller passes `dt_s`, the stream's typical gap: `StreamState.typical_gap_s`,
+kept by `update_typical_gap` (a geometric EMA of the clamped gaps, None until the
+stream's second event); until a stream has one the forecast uses `KalmanConfig.dt_unit_s`
+(`default_gap`).
 
-Process noise: the future events' q is unknown; the natural estimate is the latest
-event's `kalman.process_noise` output (the network's reading of how fast this stream
-moves), else the filter's default.
+Process noise: the future events' q is unknown; the caller's estimate, else the filter's
+default (which the worker uses).
 """
 
 from __future__ import annotations
@@ -136,7 +134,7 @@ def default_gap(config: KalmanConfig = KalmanConfig()) -> float:
 def update_typical_gap(
     previous_s: float | None, gap_s: float, alpha: float = 0.2, config: KalmanConfig = KalmanConfig()
 ) -> float:
-    """The stream's typical gap after one more gap (what `StreamState` should keep).
+    """The stream's typical gap after one more gap (`StreamState.typical_gap_s`).
 
     A geometric EMA (an EMA of log gaps): chat-like streams mix bursts of seconds with
     silences of hours, and an arithmetic mean would be set by the rare silences, making

@@ -1,4 +1,4 @@
-"""Per-stream Kalman filter over the state vector (SPEC §3), vectorized over a micro-batch.
+"""Per-stream Kalman filter over the state vector (docs/PIPELINE.md, "Kalman filter"), vectorized over a micro-batch.
 
 Model (local level / random walk), per stream, dimension n = len(STATE_VECTOR) = 11:
 
@@ -8,11 +8,11 @@ Model (local level / random walk), per stream, dimension n = len(STATE_VECTOR) =
 `dt_k` is the time between the stream's previous event and this one, in seconds, clamped
 to `[dt_min_s, dt_max_s]` (events that arrive with a timestamp older than the previous
 one count as simultaneous; a silence longer than `dt_max_s` adds no more uncertainty than
-`dt_max_s` does). `q_k` and `r_k` are per-event noise variances, one per state entry,
-normally the network's `kalman.process_noise` / `kalman.observation_noise` outputs.
+`dt_max_s` does). `q_k` and `r_k` are per-event noise variances, one per state entry:
+the caller's, else `KalmanConfig`'s defaults (which the worker uses).
 
 Covariance: **diagonal**, and exactly so, not as an approximation. With F = I, H = I and
-diagonal Q and R (which is what the network emits), a diagonal covariance stays diagonal
+diagonal Q and R (the only kind this filter takes), a diagonal covariance stays diagonal
 through predict (P + Q) and update ((I - K) P with K = P (P + R)^-1 diagonal), so the
 full-covariance filter gives the same numbers (the unit tests check this against a
 textbook full-matrix filter). Diagonal keeps the state to 22 floats per stream (what
@@ -81,7 +81,14 @@ class KalmanOutput:
     innovation_variance: np.ndarray  # S = P_pred + R
     surprise: np.ndarray  # [B], sqrt(NIS / n)
     first: np.ndarray  # [B] bool: the event initialised its stream
-    posterior: dict[Hashable, StreamPrior]  # each stream after its last event in the batch
+    _streams: tuple[list[Hashable], np.ndarray, np.ndarray, np.ndarray]  # keys, mean, var, clock per stream
+
+    @property
+    def posterior(self) -> dict[Hashable, StreamPrior]:
+        """Each stream after its last event in the batch (built on demand: the worker reads
+        the per-event arrays only)."""
+        keys, mean, var, clock = self._streams
+        return {key: StreamPrior(mean[j].copy(), var[j].copy(), float(clock[j])) for j, key in enumerate(keys)}
 
 
 def occurrence_rank(keys: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray, list[Hashable]]:
@@ -184,5 +191,4 @@ def kalman_batch(
         out_state[ev], out_var[ev], out_innov[ev], out_s[ev] = x_new, p_new, innov, s
         out_surprise[ev], out_first[ev] = surprise, fresh
 
-    posterior = {key: StreamPrior(mean[j].copy(), var[j].copy(), float(last_ts[j])) for j, key in enumerate(unique)}
-    return KalmanOutput(out_state, out_var, out_innov, out_s, out_surprise, out_first, posterior)
+    return KalmanOutput(out_state, out_var, out_innov, out_s, out_surprise, out_first, (unique, mean, var, last_ts))

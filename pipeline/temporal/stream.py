@@ -1,20 +1,24 @@
-"""Glue between the filter's arrays and the wire's `StreamState` / `Temporal` (SPEC §3).
+"""Glue between the filter's arrays and the wire's `StreamState` / `Temporal`
+(docs/PIPELINE.md, temporal state).
 
 `advance(...)` applies one micro-batch to the streams' states: it runs the Kalman filter
-over the batch (a stream's events in offset order), appends each observation to its
-stream's window (latest `max_window` rows kept) and returns, per event, the `Temporal`
-block for its result and, per stream, the new `StreamState` for the state store.
+over the whole batch at once (a stream's events in offset order), appends each observation
+to its stream's window (latest `max_window` rows kept) and returns, per event, a
+`TemporalStep` (the numbers of its result's `temporal` block, as arrays: the worker writes
+them straight to JSON) and, per stream, the new `StreamState` for the state store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
-from pipeline.temporal.dsp import trajectory_spectra
+from pipeline.temporal.dsp import trajectory_spectra_many
 from pipeline.temporal.forecast import default_gap, forecast, update_typical_gap
 from pipeline.temporal.kalman import KalmanConfig, StreamPrior, kalman_batch
 from pipeline.temporal.surd import StreamSurdConfig, SurdResult, stream_surd
@@ -25,10 +29,14 @@ from schemas.state import MAX_WINDOW, StreamState
 
 # Recompute the stream's spectra and SURD every this many events of the stream.
 ANALYSIS_EVERY = 8
+StreamKey = tuple[int, str]  # (input partition, stream id)
+_N = len(L.STATE_VECTOR)
+_NO_ROWS = np.zeros((0, _N))
 
 
-@dataclass(frozen=True)
-class BatchEvent:
+class BatchEvent(NamedTuple):
+    """One event as the temporal step reads it (a tuple: one is built per event)."""
+
     stream_id: str
     partition: int
     offset: int
@@ -36,126 +44,197 @@ class BatchEvent:
     observation: Sequence[float]  # ordered as STATE_VECTOR
 
 
-def prior_from_state(state: StreamState) -> StreamPrior:
-    return StreamPrior(
-        np.array([state.mean[n] for n in L.STATE_VECTOR]),
-        np.array([state.variance[n] for n in L.STATE_VECTOR]),
-        state.last_ts.timestamp(),
-    )
+@dataclass(slots=True)
+class TemporalStep:
+    """One event's `temporal` block: its stream's filtered state right after the event.
+    The filter's numbers live in the batch's `table` (row `row`: state | variance |
+    innovation, each in STATE_VECTOR order), shared by the batch's events so they are
+    written out with one numpy call. `surd` / `dsp` are the stream's objects, shared by its
+    events until recomputed."""
+
+    table: np.ndarray  # [batch, 3 * len(STATE_VECTOR)]
+    row: int
+    surprise: float
+    events_seen: int
+    surd: StreamSurd | None
+    dsp: Dsp | None
+    forecast: dict | None = None  # production-advanced: `Forecast` fields
+
+    @property
+    def state(self) -> np.ndarray:  # clipped to [-1, 1]
+        return self.table[self.row, :_N]
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.table[self.row, _N : 2 * _N]
+
+    @property
+    def innovation(self) -> np.ndarray:
+        return self.table[self.row, 2 * _N :]
+
+    def to_model(self) -> Temporal:
+        """The validated wire model (tests, tools; the worker writes JSON directly)."""
+        return Temporal.model_validate({
+            "state": dict(zip(L.STATE_VECTOR, self.state.tolist())),
+            "variance": dict(zip(L.STATE_VECTOR, self.variance.tolist())),
+            "innovation": dict(zip(L.STATE_VECTOR, self.innovation.tolist())),
+            "surprise": self.surprise,
+            "events_seen": self.events_seen,
+            "surd": self.surd,
+            "dsp": self.dsp,
+            "forecast": None if self.forecast is None else Forecast.model_validate(self.forecast),
+        })
+
+
+@dataclass(slots=True)
+class StreamTrack:
+    """One stream's temporal state as the worker holds it in memory: mutable, numpy, built
+    without validation. `StreamState` is its wire form (the changelog record): `to_json`
+    writes it, `from_state` reads it back after a validated restore. Field names are the
+    wire's; `mean` / `variance` are arrays in `STATE_VECTOR` order."""
+
+    stream_id: str
+    input_partition: int
+    input_offset: int
+    last_ts: datetime
+    events_seen: int
+    mean: np.ndarray
+    variance: np.ndarray
+    window: np.ndarray  # [rows, len(STATE_VECTOR)], oldest first; never written in place
+    surd: StreamSurd | None = None
+    dsp: Dsp | None = None
+    typical_gap_s: float | None = None
+    _blocks_json: tuple[Any, Any, bytes, bytes] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_state(cls, state: StreamState) -> StreamTrack:
+        return cls(
+            state.stream_id, state.input_partition, state.input_offset, state.last_ts, state.events_seen,
+            np.array([state.mean[n] for n in L.STATE_VECTOR]), np.array([state.variance[n] for n in L.STATE_VECTOR]),
+            np.array(state.window, dtype=np.float64).reshape(-1, _N), state.surd, state.dsp, state.typical_gap_s,
+        )
+
+    def to_state(self) -> StreamState:
+        """The validated wire model (tests, tools; the changelog is written by `to_json`)."""
+        return StreamState.model_validate_json(self.to_json())
+
+    def to_json(self) -> bytes:
+        """The `StreamState` JSON, at full precision (a restore continues exactly). The SURD
+        and spectra blocks change every few events; their JSON is kept until they do."""
+        cached = self._blocks_json
+        if cached is None or cached[0] is not self.surd or cached[1] is not self.dsp:
+            cached = self._blocks_json = (
+                self.surd, self.dsp,
+                b"null" if self.surd is None else self.surd.model_dump_json().encode(),
+                b"null" if self.dsp is None else self.dsp.model_dump_json().encode(),
+            )
+        return orjson.dumps(
+            {
+                "schema_version": L.SCHEMA_VERSION,
+                "stream_id": self.stream_id,
+                "input_partition": self.input_partition,
+                "input_offset": self.input_offset,
+                "last_ts": self.last_ts,
+                "events_seen": self.events_seen,
+                "mean": dict(zip(L.STATE_VECTOR, self.mean.tolist())),
+                "variance": dict(zip(L.STATE_VECTOR, self.variance.tolist())),
+                "window": self.window,
+                "surd": orjson.Fragment(cached[2]),
+                "dsp": orjson.Fragment(cached[3]),
+                "typical_gap_s": self.typical_gap_s,
+            },
+            option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
+        )
 
 
 def advance(
     events: Sequence[BatchEvent],
-    states: Mapping[str, StreamState],
-    process_noise: np.ndarray | None = None,
-    observation_noise: np.ndarray | None = None,
+    tracks: Mapping[StreamKey, StreamTrack],
     config: KalmanConfig = KalmanConfig(),
     max_window: int = MAX_WINDOW,
     surd_config: StreamSurdConfig = StreamSurdConfig(),
     forecast_steps: int | None = None,
-) -> tuple[list[Temporal], dict[str, StreamState]]:
-    """`events` in consumption order; `states`: current state of the streams that have one.
+) -> tuple[list[TemporalStep], dict[StreamKey, StreamTrack]]:
+    """`events` in consumption order; `tracks`: current state of the streams that have one,
+    keyed by (input partition, stream id) — a stream id seen on two partitions (a producer
+    that did not key by stream_id) is two streams. `tracks` is never modified: the new
+    states are returned, so a failed step leaves nothing half done.
 
-    The stream's SURD and spectra are window statistics that move slowly and cost ~1 ms
-    each, so they are recomputed every `ANALYSIS_EVERY` events of the stream (at events_seen
+    The filter runs over the whole batch at once (`kalman_batch`, numpy over the batch's
+    streams); what is left per event is appending its row to its stream's window. The
+    stream's SURD and spectra are window statistics that move slowly and cost ~1 ms each,
+    so they are recomputed every `ANALYSIS_EVERY` events of the stream (at events_seen
     = 8, 16, ...; SURD from 64) over the window as it stands after that event, and carried
-    in the state in between. Which events recompute depends only on the stream's own count,
-    so the answer for an event never depends on which events shared its micro-batch or on a
-    restore in between. `forecast_steps` (production-advanced) adds each event's Kalman
-    forecast that many typical gaps ahead."""
-    keys = [e.stream_id for e in events]
-    obs = np.array([list(e.observation) for e in events], dtype=np.float64).reshape(len(events), len(L.STATE_VECTOR))
+    in the state in between (spectra of all due streams in one batched call). Which events
+    recompute depends only on the stream's own count, so the answer for an event never
+    depends on which events shared its micro-batch or on a restore in between.
+    `forecast_steps` (production-advanced) adds each event's Kalman forecast that many
+    typical gaps ahead."""
+    n = len(events)
+    keys = [(e.partition, e.stream_id) for e in events]
+    obs = np.array([e.observation for e in events], dtype=np.float64).reshape(n, len(L.STATE_VECTOR))
     ts = np.array([e.ts.timestamp() for e in events])
-    priors = {k: prior_from_state(states[k]) for k in set(keys) if k in states}
-    out = kalman_batch(keys, obs, ts, priors, process_noise, observation_noise, config)
-
-    temporal: list[Temporal] = []
-    gaps: list[float] = []
-    running: dict[str, _Running] = {}
-    for i, e in enumerate(events):
-        run = running.get(e.stream_id)
-        if run is None:
-            prev = states.get(e.stream_id)
-            run = running[e.stream_id] = (
-                _Running([], 0, e.ts, None, None, e.partition, e.offset)
-                if prev is None
-                else _Running(
-                    list(prev.window), prev.events_seen, prev.last_ts, prev.surd, prev.dsp, e.partition, e.offset,
-                    typical_gap_s=prev.typical_gap_s,
-                )
-            )
-        if run.seen > 0:
-            run.typical_gap_s = update_typical_gap(run.typical_gap_s, (e.ts - run.last_ts).total_seconds())
-        run.window.append(obs[i].tolist())
-        if len(run.window) > max_window:
-            del run.window[: len(run.window) - max_window]
-        run.seen += 1
-        run.offset, run.partition = e.offset, e.partition
-        if e.ts >= run.last_ts:
-            run.last_ts = e.ts
-        mean = np.clip(out.state[i], -1.0, 1.0)  # a convex combination of observations; clip float dust
-        if run.seen % ANALYSIS_EVERY == 0:
-            rows = np.array(run.window)  # once for both analyses
-            spectra = trajectory_spectra(rows)
-            run.dsp = None if spectra is None else Dsp(
-                frequency=spectra.frequency.tolist(), resonance=spectra.resonance.tolist()
-            )
-            run.surd = _stream_surd(stream_surd(rows, surd_config), len(run.window), run.seen) or run.surd
-        run.mean, run.variance = mean, out.variance[i]
-        gaps.append(run.typical_gap_s if run.typical_gap_s is not None else default_gap())
-        temporal.append(
-            # built without re-validation, like the states below: the keys are STATE_VECTOR by
-            # construction and the values come from the filter (a test validates these blocks)
-            Temporal.model_construct(
-                state=dict(zip(L.STATE_VECTOR, mean.tolist())),
-                variance=dict(zip(L.STATE_VECTOR, out.variance[i].tolist())),
-                innovation=dict(zip(L.STATE_VECTOR, out.innovation[i].tolist())),
-                surprise=float(out.surprise[i]),
-                events_seen=run.seen,
-                surd=run.surd,
-                dsp=run.dsp,
-            )
-        )
-    if forecast_steps is not None and events:
-        ahead = forecast(np.clip(out.state, -1.0, 1.0), out.variance, forecast_steps, np.array(gaps), process_noise)
-        for block, f in zip(temporal, ahead.as_dicts()):
-            block.forecast = Forecast.model_validate(f)
-    # One StreamState per stream per batch, built without re-validating its window: every
-    # value in it was produced above from validated observations (the window alone is up to
-    # 512 x 11 floats, and validating it per event was most of the worker's overhead).
-    new_states = {
-        sid: StreamState.model_construct(
-            stream_id=sid,
-            input_partition=run.partition,
-            input_offset=run.offset,
-            last_ts=run.last_ts,
-            events_seen=run.seen,
-            mean=dict(zip(L.STATE_VECTOR, run.mean.tolist())),
-            variance=dict(zip(L.STATE_VECTOR, run.variance.tolist())),
-            window=run.window,
-            surd=run.surd,
-            dsp=run.dsp,
-            typical_gap_s=run.typical_gap_s,
-        )
-        for sid, run in running.items()
+    priors = {
+        k: StreamPrior(t.mean, t.variance, t.last_ts.timestamp()) for k in set(keys) if (t := tracks.get(k)) is not None
     }
-    return temporal, new_states
-
-
-@dataclass
-class _Running:
-    """A stream's state while a batch is applied to it (mutable; see `advance`)."""
-
-    window: list[list[float]]
-    seen: int
-    last_ts: datetime
-    surd: StreamSurd | None
-    dsp: Dsp | None
-    partition: int
-    offset: int
-    mean: np.ndarray | None = None
-    variance: np.ndarray | None = None
-    typical_gap_s: float | None = None
+    out = kalman_batch(keys, obs, ts, priors, None, None, config)  # the filter's configured noise levels
+    means = np.clip(out.state, -1.0, 1.0)  # a convex combination of observations; clip float dust
+    table = np.concatenate([means, out.variance, out.innovation], axis=1)
+    seconds, surprise = ts.tolist(), out.surprise.tolist()
+    order: dict[StreamKey, list[int]] = {}  # per stream, its events' indices in the batch
+    for i, key in enumerate(keys):
+        order.setdefault(key, []).append(i)
+    temporal: list[TemporalStep] = [None] * n  # type: ignore[list-item]
+    gaps = [0.0] * n
+    due: dict[int, np.ndarray] = {}  # event index -> its stream's window right after it
+    running: dict[StreamKey, StreamTrack] = {}
+    for key, idx in order.items():
+        prev = tracks.get(key)
+        if prev is None:
+            window, seen, last_ts, gap = _NO_ROWS, 0, events[idx[0]].ts, None
+        else:
+            window, seen, last_ts, gap = prev.window, prev.events_seen, prev.last_ts, prev.typical_gap_s
+        last = last_ts.timestamp()
+        # the stream's window after each of its events is a slice of this (arrays are never
+        # written in place: the previous state keeps its own)
+        rows = np.concatenate((window, obs[idx])) if len(window) else obs[idx]
+        for j, i in enumerate(idx):
+            t = seconds[i]
+            if seen > 0:
+                gap = update_typical_gap(gap, t - last)
+            seen += 1
+            if t >= last:
+                last_ts, last = events[i].ts, t
+            if seen % ANALYSIS_EVERY == 0:
+                end = len(window) + j + 1
+                due[i] = rows[max(0, end - max_window) : end]
+            gaps[i] = gap if gap is not None else default_gap()
+            temporal[i] = TemporalStep(table, i, surprise[i], seen, None, None)
+        e, final = events[idx[-1]], idx[-1]
+        running[key] = StreamTrack(
+            e.stream_id, e.partition, e.offset, last_ts, seen, means[final].copy(), out.variance[final].copy(),
+            rows[-max_window:], None, None, gap, None if prev is None else prev._blocks_json,
+        )
+    # The window statistics of every due event at once: the spectra as one batched FFT per
+    # window length, SURD per window; then each event carries its stream's latest.
+    spectra = dict(zip(due, trajectory_spectra_many(list(due.values()))))
+    for key, track in running.items():
+        prev = tracks.get(key)
+        surd, dsp = (prev.surd, prev.dsp) if prev is not None else (None, None)
+        for i in order[key]:
+            if i in due:
+                sp = spectra[i]
+                dsp = None if sp is None else Dsp.model_construct(
+                    frequency=sp.frequency.tolist(), resonance=sp.resonance.tolist()
+                )
+                surd = _stream_surd(stream_surd(due[i], surd_config), len(due[i]), temporal[i].events_seen) or surd
+            temporal[i].surd, temporal[i].dsp = surd, dsp
+        track.surd, track.dsp = surd, dsp
+    if forecast_steps is not None and events:
+        ahead = forecast(means, out.variance, forecast_steps, np.array(gaps), None)
+        for block, f in zip(temporal, ahead.as_dicts()):
+            block.forecast = f
+    return temporal, running
 
 
 def _stream_surd(result: SurdResult | None, window_events: int, at_event: int) -> StreamSurd | None:

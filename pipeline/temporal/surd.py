@@ -1,4 +1,4 @@
-"""SURD: synergistic, unique and redundant causality (SPEC §3).
+"""SURD: synergistic, unique and redundant causality (docs/PIPELINE.md, "Stream SURD").
 
 Martínez-Sánchez, Arranz & Lozano-Durán, "Decomposing causality into its synergistic,
 unique, and redundant components", Nature Communications 15, 9296 (2024).
@@ -80,7 +80,7 @@ class SurdResult:
 
     @property
     def causal_clarity(self) -> float:
-        """Unique + redundant share of H(T+) (SPEC §2 step 4)."""
+        """Unique + redundant share of H(T+): the result's `integrated.causal_clarity`."""
         s = self.shares()
         return s["redundant"] + s["unique"]
 
@@ -264,7 +264,10 @@ def joint_histogram(data: np.ndarray, bins: int, ranges: Sequence[tuple[float, f
 def _bin_index(data: np.ndarray, bins: int, ranges: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
     """[n, d] bin of every value, as `np.histogramdd` bins it (values outside `ranges` are clipped)."""
     lo, hi = np.array(ranges, dtype=np.float64).T
-    edges = np.linspace(lo, hi, bins + 1, axis=1)  # [d, bins + 1], column j = np.linspace(lo[j], hi[j])
+    # [d, bins + 1], row j = np.linspace(lo[j], hi[j], bins + 1), computed as linspace does
+    # (arange * step + start, the last edge set to stop) without its per-call axis handling
+    edges = np.arange(bins + 1)[None, :] * ((hi - lo) / bins)[:, None] + lo[:, None]
+    edges[:, -1] = hi
     # searchsorted(edges, x, "right") - 1 for every column at once: the edges above the first at or below x
     idx = (data[:, :, None] >= edges[None, :, 1:]).sum(axis=2)
     idx[data == edges[:, -1]] = bins - 1  # the right edge belongs to the last bin

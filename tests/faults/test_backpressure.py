@@ -1,6 +1,6 @@
 """A full producer queue (slow or unreachable broker on the output side): the worker pauses
-its partitions instead of growing memory, then resumes and loses nothing (issue: delivery,
-fault 5). The queue is made tiny so that it fills on any broker."""
+its partitions instead of growing memory, then resumes and loses nothing. The queue is made
+tiny so that it fills on any broker."""
 
 from __future__ import annotations
 

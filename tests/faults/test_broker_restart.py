@@ -1,4 +1,4 @@
-"""The broker restarts under a running worker (issue: delivery, fault 3).
+"""The broker restarts under a running worker.
 
 The embedded broker keeps nothing across a restart (memory storage): the new broker has no
 topics, no group offsets, no transaction state. The worker cannot recover its work from

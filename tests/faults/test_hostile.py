@@ -1,4 +1,4 @@
-"""10,000 hostile inputs mixed with 1,000 good ones (issue: delivery, fault 4): every hostile
+"""10,000 hostile inputs mixed with 1,000 good ones: every hostile
 record in the DLQ with the right class, every good one answered, the worker alive and its
 memory bounded. Figures into docs/RELIABILITY.md."""
 

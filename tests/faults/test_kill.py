@@ -1,8 +1,8 @@
-"""SIGKILL the worker at random points while it works; restart it each time (issue: delivery).
+"""SIGKILL the worker at random points while it works; restart it each time.
 
 Figures (printed and written into docs/RELIABILITY.md): events without a result must be 0.
 On the embedded broker, aborted transactions stay visible to read_committed consumers
-(SPEC §6), so duplicates can appear there; every duplicate must then be identical to its
+(docs/OPERATIONS.md, "The embedded broker"), so duplicates can appear there; every duplicate must then be identical to its
 first copy. On real Kafka (testcontainers) exactly-once must show 0 duplicates.
 """
 

@@ -1,4 +1,4 @@
-"""No record can stop a partition (issue: poison pills, bombs and clocks), through the real
+"""No record can stop a partition (poison pills, bombs and clocks), through the real
 worker on the real broker:
 
 - good events interleaved with each high and medium record of the hostile review — `ts` of

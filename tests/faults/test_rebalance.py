@@ -1,5 +1,5 @@
-"""Two workers; one is stopped and started again mid-stream, so partitions move both ways
-(issue: delivery, fault 2). Figures into docs/RELIABILITY.md: 0 events without a result;
+"""Two workers; one is stopped and started again mid-stream, so partitions move both ways.
+Figures into docs/RELIABILITY.md: 0 events without a result;
 duplicates (only possible where aborted transactions are visible, or at-least-once after a
 crash — a clean stop commits before giving partitions up) identical to their first copy."""
 

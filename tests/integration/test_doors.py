@@ -1,4 +1,4 @@
-"""The three doors to the worker (issue #16), end to end through the embedded broker and one real
+"""The three doors to the worker, end to end through the embedded broker and one real
 worker process: the Python client (threads, asyncio, dead letters, timeouts, no worker, no
 broker), the `analyze` command and the MCP server driven by the official SDK's stdio client.
 

@@ -1,4 +1,4 @@
-"""Multimodal events through the real broker and the real worker process (issue #9).
+"""Multimodal events through the real broker and the real worker process.
 
 Text+biosignals, text+audio, text+image and image-only events come back with their
 measured parts under `analysis` and their spectra under `auxiliary.spectra`; parts that

@@ -1,4 +1,4 @@
-"""The spine, end to end through a real broker and the real worker process (issue: the spine).
+"""The spine, end to end through a real broker and the real worker process.
 
 200 events over 20 streams (Korean and English) -> exactly 200 schema-valid results with
 matching event ids and per-stream order; 6 kinds of bad input -> DLQ with reasons and the

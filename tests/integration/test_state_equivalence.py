@@ -1,4 +1,4 @@
-"""Per-stream temporal state survives crashes and rebalances (issue: temporal state).
+"""Per-stream temporal state survives crashes and rebalances.
 
 30 streams x 40 events. Run A: one worker, uninterrupted. Run B: the same events, the
 worker SIGKILLed and restarted twice mid-way, and once rebalanced with a second worker

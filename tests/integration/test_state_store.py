@@ -62,7 +62,7 @@ def test_changelog_round_trip_keeps_only_committed_state(embedded: Broker, prefi
 
 
 def test_restore_reads_a_large_partition_to_its_end(embedded: Broker, prefix: str) -> None:
-    """Tansu's high watermarks are wrong (SPEC §6); the EOF-based restore must still see all."""
+    """Tansu's high watermarks are wrong (docs/OPERATIONS.md); the EOF-based restore must still see all."""
     topic = f"{prefix}.state"
     make_topic(embedded.bootstrap, topic, 1)
     producer = Producer({"bootstrap.servers": embedded.bootstrap, "linger.ms": 20})

@@ -1,13 +1,14 @@
-"""Property-based fuzzing of the accept path (issue: no record can stop a partition).
+"""Property-based fuzzing of the accept path: no record can stop a partition.
 
 Hypothesis generates records — raw bytes, JSON of the wrong shapes, and events whose every
 field is pushed to its extremes (timestamps past year 9999, booleans for numbers, huge and
 tiny floats in biosignals, truncated and mutated images and audio, nested metadata) — and
-feeds each through the worker's own accept step (`Worker._admit`: decode, validation,
+feeds each through the worker's own accept step (`Driver._admit`: decode, validation,
 event-time window, part extraction, token count) with the real `small` pipeline. Every
 record must come out as a batchable event or a dead letter with a *precise* class: an
 `internal_error` means an exception escaped the checks. Every accepted event is then taken
-to the end — forward, temporal state, the result built and validated — because what passes
+to the end through the engine — forward, temporal state, the result's JSON written and
+validated against the `ResultEvent` contract — because what passes
 accept must always be publishable.
 """
 
@@ -30,7 +31,9 @@ from PIL import Image
 
 from pipeline import Pipeline
 from tests.faults.report import record
-from worker.app import Work, Worker
+from schemas.result import ResultEvent
+from worker.driver import Driver
+from worker.engine import Item, Result
 from worker.config import Settings
 from worker.decode import Rejection
 
@@ -255,14 +258,15 @@ RECORDS = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def worker() -> Worker:
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Driver:
     pipe = Pipeline.load("small", checkpoint=None, allow_untrained=True, num_threads=2)
-    return Worker(Settings(cache_size=0, overlap=False), pipe)
+    recovery = tmp_path_factory.mktemp("recovery")
+    return Driver(Settings(cache_size=0, overlap=False, recovery_dir=recovery), pipe)
 
 
-def test_the_accept_path_never_lets_an_exception_escape(worker: Worker) -> None:
+def test_the_accept_path_never_lets_an_exception_escape(worker: Driver) -> None:
     classes: dict[str, int] = {}
-    accepted: list[Work] = []
+    accepted: list[Item] = []
     internal: list[tuple[bytes, str]] = []
     published = 0
 
@@ -279,18 +283,15 @@ def test_the_accept_path_never_lets_an_exception_escape(worker: Worker) -> None:
             if out.error_class == "internal_error":
                 internal.append((raw[:200], out.reason))
             return
-        work, tokens = out
-        assert tokens >= 1
-        accepted.append(work)
-        # what passes accept must be publishable: forward, temporal step, result built and validated
-        outcomes, cached, model_s = worker._compute([work])
-        if isinstance(outcomes[0], Rejection):
+        assert out.tokens >= 1
+        accepted.append(out)
+        # what passes accept must be publishable: forward, temporal step, result written and valid
+        [outcome] = worker.engine.process([out])
+        if not isinstance(outcome, Result):
+            assert outcome.why.error_class == "model_rejected", outcome.why  # never an internal error
             classes["model_rejected"] = classes.get("model_rejected", 0) + 1
             return
-        temporal = worker._apply_to_streams([work], outcomes)
-        assert not isinstance(outcomes[0], Rejection), outcomes[0]  # the temporal step took it
-        now = datetime.now(tz=timezone.utc)
-        worker._result_json(work, outcomes[0], temporal[0], False, 0.0, model_s, None, now, now.timestamp(), 0.0)
+        ResultEvent.model_validate_json(outcome.value)
         published += 1
 
     accept_one()

@@ -1,4 +1,4 @@
-"""Settings: SPEC §9 names, secrets from a file merged into librdkafka config and never shown."""
+"""Settings: the env names of docs/CONTRACT.md, secrets from a file merged into librdkafka config and never shown."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import checkpoint as ckpt
+from pipeline import weights as ckpt
 from pipeline.config import SMALL, LexicalSpec
 from pipeline.errors import CheckpointError
 from pipeline.lexical import LexicalEncoder, bags, ngram_ids, pack

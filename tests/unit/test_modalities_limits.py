@@ -1,4 +1,4 @@
-"""Per-event cost and output bounds of the non-text parts (issue #17): JPEG scan bombs are
+"""Per-event cost and output bounds of the non-text parts: JPEG scan bombs are
 refused before decoding, by a marker walk that counts what the decoder would read; kept
 pixels for a vision encoder are small whatever the input; and every number extraction
 returns is inside the range the result schema will enforce, so what extraction admits can

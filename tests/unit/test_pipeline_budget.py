@@ -1,4 +1,4 @@
-"""Parameter budget of SPEC §2, measured on the `meta` device (no weights, no download)."""
+"""Parameter budget of the own modules (`PRODUCTION_BUDGET`, docs/PIPELINE.md), measured on the `meta` device (no weights, no download)."""
 
 from __future__ import annotations
 

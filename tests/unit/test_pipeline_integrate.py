@@ -1,4 +1,4 @@
-"""SPEC §2 step 4 formulas against hand-computed values; language detection."""
+"""Integrated-score formulas against hand-computed values; language detection."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from pipeline import integrate as I
 from pipeline.encoders import masked_mean_pool
 from pipeline.lang import detect
+from schemas import labels as L
 
 
 def test_overall_sentiment_is_positive_minus_negative_mass():
@@ -22,10 +23,17 @@ def test_ethical_score_is_mean_of_ten_bentham_scores():
     np.testing.assert_allclose(I.ethical_score(s), [0.45], atol=1e-6)
 
 
-def test_causal_clarity_is_redundant_plus_unique():
+def test_event_clarity_is_redundant_plus_unique():
     # redundant unique synergistic leak
-    k = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.0, 0.0]], dtype=np.float32)
-    np.testing.assert_allclose(I.causal_clarity(k), [0.3, 1.0], atol=1e-6)
+    k = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.0, 0.0], [0.6, 0.6, 0.0, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(I.event_clarity(k), [0.3, 1.0, 1.0], atol=1e-6)
+
+
+def test_stream_causal_clarity_is_the_streams_share_or_insufficient_history():
+    shares = {"redundant": 0.25, "unique": 0.5, "synergistic": 0.2, "leak": 0.05}
+    assert I.stream_causal_clarity(shares) == pytest.approx(0.75)
+    assert I.stream_causal_clarity({**shares, "redundant": 0.6}) == 1.0
+    assert I.stream_causal_clarity(None) == L.INSUFFICIENT_HISTORY == "insufficient_history"
 
 
 def test_confidence_is_fraction_of_analyses_times_certainty():
@@ -50,7 +58,7 @@ def test_integrate_and_analyses_produced():
     assert got["overall_sentiment"][0] == pytest.approx(0.2)
     assert got["ethical_score"][0] == pytest.approx(0.25)
     assert got["regret_potential"][0] == pytest.approx(0.7)
-    assert got["causal_clarity"][0] == pytest.approx(0.3)
+    assert "causal_clarity" not in got  # the stream's figure, not an event's
     assert got["confidence"][0] == pytest.approx(0.5)
     broken = I.integrate(_outputs(**{"surd.kinds": np.array([[np.nan, 0.2, 0.3, 0.4]])}))
     assert broken["confidence"][0] == pytest.approx(3 / 4 * 0.5)

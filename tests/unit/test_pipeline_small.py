@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from pipeline import CheckpointError, ModelLoadError, Pipeline, get_profile
-from pipeline import checkpoint as ckpt
-from pipeline.model import RedHeartNet
+from pipeline import weights as ckpt
+from pipeline.analysis import Analyzed
+from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
 from schemas.input import InputEvent
 from schemas.result import EventAnalysis
@@ -63,8 +64,8 @@ def test_integrated_scores_follow_the_formulas(batch_results):
         assert r.integrated.overall_sentiment == pytest.approx(pos - neg, abs=1e-5)
         assert r.integrated.ethical_score == pytest.approx(np.mean(list(r.analysis.bentham.scores.values())), abs=1e-5)
         assert r.integrated.regret_potential == r.analysis.regret.regret_potential
-        k = r.analysis.surd.kinds
-        assert r.integrated.causal_clarity == pytest.approx(k["redundant"] + k["unique"], abs=1e-5)
+        # the stream's figure, which the worker fills in: an event alone has no stream history
+        assert r.integrated.causal_clarity == L.INSUFFICIENT_HISTORY
         assert 0.0 <= r.integrated.confidence <= 1.0
         assert r.analysis.emotion.dominant == max(e, key=e.get)
 
@@ -111,7 +112,7 @@ def test_padding_does_not_change_the_pooled_vector(pipe):
 
 def test_korean_is_encoded_not_collapsed(pipe):
     minilm, e5 = pipe.encoders
-    # MiniLM's English vocabulary breaks Hangul into jamo pieces and [UNK] (SPEC §7);
+    # MiniLM's English vocabulary breaks Hangul into jamo pieces and [UNK];
     # it is kept for English, and Korean meaning comes from the multilingual encoder.
     pieces = minilm.tokenizer.tokenize("오늘 정말 후회된다")
     assert "[UNK]" in pieces
@@ -159,14 +160,29 @@ def test_status_and_parameter_counts(pipe):
     assert [e["name"] for e in status["encoders"]] == ["minilm", "e5-small"]
     assert status["encoders"][0]["parameters"] == 22_713_216
     counts = pipe.parameter_counts()
-    assert {"backbone", "task_heads", "emotion", "bentham", "regret", "surd", "dsp", "kalman", "utility", "fusion"} <= set(counts)
+    assert {"backbone", "task_heads", "emotion", "bentham", "regret", "surd", "dsp", "utility", "fusion"} <= set(counts)
+    assert "kalman" not in counts  # no unsupervised noise head: the filter uses KalmanConfig's defaults
     json.dumps(status)
 
 
-def test_raw_output_keeps_kalman_noise(pipe):
-    raw = pipe.run_raw(pipe.prepare([event(0, TEXTS[0]), event(1, TEXTS[1])]))
-    assert raw["kalman.process_noise"].shape == (2, len(L.STATE_VECTOR))
-    assert (raw["kalman.observation_noise"] > 0).all()
+def test_run_gives_each_result_with_its_observation(pipe, batch_results):
+    """`run`'s observation is the event's point in the stream's state space: the emotions and
+    integrated scores of its result, with the event's own causal clarity (redundant + unique
+    of analysis.surd.kinds), in labels.STATE_VECTOR order."""
+    out = pipe.run(pipe.prepare([event(i, t) for i, t in enumerate(TEXTS)]))
+    assert [a.result for a in out] == batch_results
+    for a in out:
+        obs, r = a.observation, a.result
+        assert isinstance(a, Analyzed) and obs.dtype == np.float64 and obs.shape == (len(L.STATE_VECTOR),)
+        assert not obs.flags.writeable
+        k, i = r.analysis.surd.kinds, r.integrated
+        want = [r.analysis.emotion.emotions[e] for e in L.EMOTIONS] + [
+            i.overall_sentiment, i.ethical_score, i.regret_potential, min(1.0, k["redundant"] + k["unique"])
+        ]
+        assert obs.tolist() == want
+        with pytest.raises(AttributeError):
+            a.observation = obs  # type: ignore[misc]
+    assert set(pipe.run_raw(pipe.prepare([event(0, TEXTS[0])]))) == set(OUTPUT_LABELS)
 
 
 def test_thirty_two_events_in_one_batch(pipe):

@@ -18,7 +18,7 @@ ALIASES = {ROOT / "pipeline" / "train.py", ROOT / "pipeline" / "eval.py"}
 def test_importing_pipeline_and_worker_leaves_training_out_of_sys_modules() -> None:
     code = (
         "import json, sys, torch; torch.set_num_threads(1)\n"
-        "import pipeline, worker.app\n"
+        "import pipeline, worker.driver\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'training')))"
     )
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -89,3 +89,23 @@ def test_closed_form_detrend_equals_scipy() -> None:
     for shape in ((7, 2), (7, 9), (3, 5, 64), (128,)):
         x = rng.normal(size=shape) + 3.0 * np.arange(shape[-1])
         np.testing.assert_allclose(detrend_linear(x), signal.detrend(x, axis=-1, type="linear"), atol=1e-10)
+
+
+def test_many_windows_at_once_equal_each_alone() -> None:
+    """The worker recomputes several streams' spectra in one batched call: window lengths
+    mixed (grouped by length inside), too-short windows give None, each answer equals the
+    window's own computation."""
+    from pipeline.temporal.dsp import trajectory_spectra_many
+
+    rng = np.random.default_rng(7)
+    windows = [rng.uniform(0, 1, (n, len(L.STATE_VECTOR))) for n in (8, 64, 16, 64, 5, 300, 8)]
+    many = trajectory_spectra_many(windows)
+    for window, got in zip(windows, many):
+        alone = trajectory_spectra(window)
+        if alone is None:
+            assert got is None
+            continue
+        assert got is not None
+        np.testing.assert_allclose(got.frequency, alone.frequency, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(got.resonance, alone.resonance, rtol=0, atol=1e-15)
+    assert many[4] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from pipeline.temporal.stream import BatchEvent, advance
 from schemas import labels as L
@@ -23,28 +24,29 @@ def events(n: int, seed: int = 0) -> list[BatchEvent]:
 
 def test_split_batches_equal_one_batch_and_states_are_valid() -> None:
     evs = events(60)
-    whole_t, whole_s = advance(evs, {})
-    first_t, states = advance(evs[:25], {})
-    second_t, later = advance(evs[25:], states)
+    whole, whole_s = advance(evs, {})
+    first, states = advance(evs[:25], {})
+    second, later = advance(evs[25:], states)
+    whole_t, first_t, second_t = ([s.to_model() for s in steps] for steps in (whole, first, second))
     states = {**states, **later}
     for a, b in zip(whole_t, first_t + second_t):
         assert np.allclose([a.state[n] for n in L.STATE_VECTOR], [b.state[n] for n in L.STATE_VECTOR], atol=1e-12)
         assert a.events_seen == b.events_seen
         assert abs(a.surprise - b.surprise) < 1e-9
     for key, s in whole_s.items():
-        assert s.model_dump() == states[key].model_dump()
-        assert s.events_seen == len(s.window) == sum(e.stream_id == key for e in evs)
-        assert s.input_offset == max(e.offset for e in evs if e.stream_id == key)
+        assert s.to_state().model_dump() == states[key].to_state().model_dump()
+        assert s.events_seen == len(s.window) == sum((e.partition, e.stream_id) == key for e in evs)
+        assert s.input_offset == max(e.offset for e in evs if (e.partition, e.stream_id) == key)
 
 
 def test_window_is_bounded() -> None:
     evs = [BatchEvent("a", 0, i, T0 + timedelta(seconds=i), [0.5] * len(L.STATE_VECTOR)) for i in range(10)]
     _, states = advance(evs, {}, max_window=4)
-    assert len(states["a"].window) == 4 and states["a"].events_seen == 10
+    assert len(states[(0, "a")].window) == 4 and states[(0, "a")].events_seen == 10
 
 
 def test_blocks_and_states_built_without_validation_pass_validation() -> None:
-    """`advance` builds Temporal and StreamState with model_construct (speed): every block,
+    """`advance` builds its steps and StreamState without validation (speed): every block,
     with SURD, spectra and a forecast present, must still be a valid message."""
     from schemas.result import Temporal
     from schemas.state import StreamState
@@ -52,7 +54,18 @@ def test_blocks_and_states_built_without_validation_pass_validation() -> None:
     evs = [BatchEvent("one", 0, i, e.ts, e.observation) for i, e in enumerate(events(140))]
     blocks, states = advance(evs, {}, forecast_steps=3)
     assert blocks[-1].surd is not None and blocks[-1].dsp is not None and blocks[-1].forecast is not None
-    for block in blocks:
+    for step in blocks:
+        block = step.to_model()
         assert Temporal.model_validate_json(block.model_dump_json()) == block
-    for state in states.values():
-        assert StreamState.model_validate_json(state.model_dump_json()).model_dump() == state.model_dump()
+    for track in states.values():
+        state = track.to_state()  # the changelog JSON, validated
+        assert StreamState.model_validate_json(state.model_dump_json()) == state
+        assert state.window == track.window.tolist() and state.events_seen == track.events_seen
+
+
+def test_one_stream_id_on_two_partitions_is_two_streams() -> None:
+    evs = [BatchEvent("a", i % 2, i, T0 + timedelta(seconds=i), [0.1 * (i % 2)] * len(L.STATE_VECTOR))
+           for i in range(6)]
+    steps, states = advance(evs, {})
+    assert [s.events_seen for s in steps] == [1, 1, 2, 2, 3, 3]
+    assert set(states) == {(0, "a"), (1, "a")} and states[(1, "a")].mean[0] == pytest.approx(0.1)

@@ -237,7 +237,7 @@ def test_decompose_equals_the_set_by_set_reference(shape: tuple[int, ...]) -> No
 
 
 def _clarity(r) -> float:
-    """What the worker reports as integrated.causal_clarity (worker.app._causal_clarity)."""
+    """What the worker reports as integrated.causal_clarity (pipeline.integrate.stream_causal_clarity)."""
     s = r.shares()
     return s["redundant"] + s["unique"]
 
@@ -358,8 +358,9 @@ def _copy_signals(seed: int, n: int = 63) -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_copied_source_is_not_booked_as_synergy_by_rounding() -> None:
     """T+ a copy of q2 (binned identically): i(t; {q2, ...}) equals i(t; q2) mathematically but
-    can come out a few ulps below it; the paper's floor rule then let the full set sort first
-    and take the whole increment as synergy (0.33 of H(T+) for seed 1005 before the fix)."""
+    can come out a few ulps below it; without the tie rule (`TIE_BITS`) the paper's floor rule
+    lets the full set sort first and take the whole increment as synergy (0.33 of H(T+) for
+    seed 1005)."""
     for seed in range(1000, 1020):
         rng = np.random.default_rng(seed)
         src = rng.uniform(size=(127, 3))

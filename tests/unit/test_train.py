@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pipeline import CheckpointError, Pipeline, get_profile
-from pipeline import checkpoint as ckpt
+from pipeline import weights as ckpt
 from pipeline.model import RedHeartNet
 from training.data.dataset import PRESETS, Preset, build_corpus
 from training.data.encode import encode_corpus

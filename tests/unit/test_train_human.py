@@ -135,7 +135,7 @@ def test_makefile_chooses_the_preset_by_whether_the_data_is_there(tmp_path: Path
 
     assert "--preset demo " in dry(f"{tmp_path / 'c'}/manifest.json", "") + " " and "--data-dir" not in dry(
         f"{tmp_path / 'c'}/manifest.json", "")
-    # the demo keeps the weak-label preset until a human-data demo checkpoint is validated (issue #14)
+    # the demo keeps the weak-label preset until a human-data demo checkpoint is validated
     assert "--preset demo " in dry(f"{tmp_path / 'c'}/manifest.json", "/d") + " " and "--data-dir /d" in dry(
         f"{tmp_path / 'c'}/manifest.json", "/d")
     assert "--preset full " in dry("train", "/d") + " " and "--data-dir /d" in dry("train", "/d")

