@@ -91,12 +91,9 @@ def make_text(i: int) -> tuple[str, str]:
 
 def send(producer: Any, topic: str, ev: dict[str, Any]) -> None:
     """Produce one event keyed by its stream, waiting out a full local queue."""
-    while True:
-        try:
-            producer.produce(topic, value=orjson.dumps(ev), key=ev["stream_id"].encode())
-            return
-        except BufferError:
-            producer.poll(0.01)
+    from worker.kafka import produce
+
+    produce(producer, topic, orjson.dumps(ev), ev["stream_id"].encode(), poll_s=0.01)
 
 
 def wait_for(rd: Reader, ids: Any, timeout_s: float) -> dict[str, float]:

@@ -170,13 +170,10 @@ def preload(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> No
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "queue.buffering.max.messages": 1_000_000})
+    from worker.kafka import produce
+
     for key, value in events:
-        while True:
-            try:
-                p.produce(topic, value=value, key=key)
-                break
-            except BufferError:
-                p.poll(0.05)
+        produce(p, topic, value, key)
     if p.flush(60):
         raise RuntimeError("pre-load not acknowledged")
 

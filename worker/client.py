@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from schemas.dead_letter import DeadLetter
 from schemas.input import InputEvent
 from schemas.result import ResultEvent
-from worker import logs
+from worker import kafka, logs
 from worker.config import Settings
 
 log = logs.get("redheart.client")
@@ -312,23 +312,19 @@ class Client:
             if err is not None:
                 self._resolve(event_id, ClientError(f"request {event_id} not delivered to {self.input_topic}: {err}"))
 
-        while True:
-            try:
-                self._producer.produce(
-                    self.input_topic, value=value, key=event.stream_id.encode("utf-8"), on_delivery=delivered
-                )
-                return
-            except BufferError:  # the local queue is full: wait for deliveries, within the deadline
-                if time.monotonic() >= deadline:
-                    self._take(event_id)
-                    raise AnalysisTimeout(f"request {event_id} could not be queued (producer queue full)", event_id)
-                self._producer.poll(0.05)
-            except KafkaException as exc:  # e.g. a record over message.max.bytes: this request's problem
-                self._take(event_id)
-                raise ClientError(f"request {event_id} not sent to {self.input_topic}: {exc}") from None
-            except BaseException:
-                self._take(event_id)
-                raise
+        def full() -> None:  # the local queue is full: wait for deliveries, within the deadline
+            if time.monotonic() >= deadline:
+                raise AnalysisTimeout(f"request {event_id} could not be queued (producer queue full)", event_id)
+
+        try:
+            kafka.produce(self._producer, self.input_topic, value, event.stream_id.encode("utf-8"),
+                          on_delivery=delivered, on_full=full)
+        except KafkaException as exc:  # e.g. a record over message.max.bytes: this request's problem
+            self._take(event_id)
+            raise ClientError(f"request {event_id} not sent to {self.input_topic}: {exc}") from None
+        except BaseException:
+            self._take(event_id)
+            raise
 
     def _timeout(self, event_id: str, timeout: float) -> AnalysisTimeout:
         return AnalysisTimeout(

@@ -33,12 +33,7 @@ def produce_lines(lines: list[bytes], settings: Settings, topic: str | None = No
 
     target = topic or settings.input_topic
     for line in lines:
-        while True:
-            try:
-                producer.produce(target, value=line, key=key_of(line), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        kafka.produce(producer, target, line, key_of(line), on_delivery=on_delivery)
         producer.poll(0)
     left = producer.flush(30)
     if left or failures:

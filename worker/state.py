@@ -31,10 +31,8 @@ assignment of its partition. (Co-partitioning itself is checked at start-up from
 partition counts.)
 
 End of partition: the embedded broker reports wrong high watermarks (docs/OPERATIONS.md), so the
-restore never asks for them. It reads until librdkafka's partition-EOF event (which
-comes from the fetch itself), or — with `sentinel_producer` — until it reads a sentinel
-record it produced to that partition just before reading, which is exact on any broker.
-Sentinels use the key `SENTINEL_KEY` with a null value and are skipped on restore.
+restore never asks for them. It reads until librdkafka's partition-EOF event, which comes
+from the fetch itself.
 
 Known limit (shared with every changelog design on compacted topics): if compaction has
 already removed an older, committed record of a stream whose newest record is past the
@@ -44,7 +42,6 @@ committed offset, the stream restores without state (it starts fresh).
 from __future__ import annotations
 
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -58,8 +55,6 @@ from pydantic import ValidationError
 
 from pipeline.temporal.stream import StreamTrack
 from schemas.state import MAX_WINDOW, StreamState
-
-SENTINEL_KEY = b"\x00redheart.restore-sentinel"
 
 ChangelogRecord = tuple[int, str, bytes | None]
 
@@ -180,7 +175,6 @@ class StateStore:
         partition: int,
         committed_offset: int | None,
         *,
-        sentinel_producer: Producer | None = None,
         timeout_s: float = 60.0,
         batch: int = 10_000,
     ) -> RestoreStats:
@@ -193,7 +187,6 @@ class StateStore:
         every event will be consumed again).
         """
         started = time.monotonic()
-        end_offset = self._produce_sentinel(sentinel_producer, partition, timeout_s) if sentinel_producer else None
         consumer = consumer_factory(
             {"enable.partition.eof": True, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
         )
@@ -213,16 +206,11 @@ class StateStore:
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
-                            done = end_offset is None or msg.offset() > end_offset
+                            done = True
                             continue
                         raise StateRestoreError(f"reading {self.state_topic}[{partition}]: {err}")
-                    if end_offset is not None and msg.offset() >= end_offset:
-                        done = True  # the sentinel, or anything after it
-                        break
                     key, value = msg.key(), msg.value()
                     read += 1
-                    if key == SENTINEL_KEY:
-                        continue
                     if value is None:
                         tombstones += 1
                         latest.pop(key, None)
@@ -265,24 +253,6 @@ class StateStore:
             partition, read, len(self._parts[partition]), ahead, tombstones, time.monotonic() - started,
             malformed=len(malformed), first_malformed=malformed[0] if malformed else None,
         )
-
-    def _produce_sentinel(self, producer: Producer, partition: int, timeout_s: float) -> int:
-        offsets: list[int] = []
-        errors: list[str] = []
-
-        def delivered(err: KafkaError | None, msg: Any) -> None:
-            if err is not None:
-                errors.append(str(err))
-            else:
-                offsets.append(msg.offset())
-
-        producer.produce(
-            self.state_topic, key=SENTINEL_KEY, value=None, partition=partition,
-            headers={"redheart.sentinel": uuid.uuid4().hex}, on_delivery=delivered,
-        )
-        if producer.flush(timeout_s) or errors or not offsets:
-            raise StateRestoreError(f"sentinel to {self.state_topic}[{partition}] not delivered: {errors or 'timeout'}")
-        return offsets[0]
 
 
 def _input_offset(value: bytes) -> int | None:

@@ -30,7 +30,6 @@ from worker import logs
 from worker.client import BrokerUnavailable, ClientError, TopicsMissing, stream_partition
 from worker.config import Settings
 from worker.kafka import admin_config
-from worker.state import SENTINEL_KEY
 
 MAX_RECENT = 128
 
@@ -114,7 +113,7 @@ def _read_to_end(
                 if err.fatal() or not err.retriable():
                     raise ClientError(f"reading {topic}: {err}")
                 continue
-            if msg.key() == key and key != SENTINEL_KEY:
+            if msg.key() == key:
                 seen, value, where = True, msg.value(), f"{topic}[{msg.partition()}]@{msg.offset()}"
     consumer.unassign()
     return seen, value, where

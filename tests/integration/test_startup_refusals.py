@@ -26,9 +26,21 @@ def test_missing_topic_refuses(env: dict[str, str]) -> None:
 
 
 def test_no_checkpoint_without_allow_untrained_refuses(env: dict[str, str]) -> None:
+    """`production` ships no checkpoint (`small` does, and `run` loads it when
+    REDHEART_CHECKPOINT is unset): without one and without --allow-untrained, a refusal."""
+    env["REDHEART_PROFILE"] = "production"
+    env.pop("REDHEART_CHECKPOINT", None)
     code, err = run_to_exit(env, ["run"])
     assert code == 2
     assert "refusing to start" in err and "--allow-untrained" in err
+
+
+def test_the_shipped_checkpoint_is_the_default_of_a_source_checkout() -> None:
+    from worker.__main__ import shipped_checkpoint
+
+    small = shipped_checkpoint("small")
+    assert small is not None and (small / "model.safetensors").is_file()
+    assert shipped_checkpoint("production") is None
 
 
 def test_unloadable_checkpoint_refuses(env: dict[str, str], tmp_path) -> None:  # type: ignore[no-untyped-def]

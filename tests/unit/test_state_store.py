@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError
 
 from schemas import labels as L
 from schemas.state import MAX_WINDOW, StreamState
-from worker.state import SENTINEL_KEY, StateRestoreError, StateStore
+from worker.state import StateRestoreError, StateStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -135,7 +135,6 @@ def test_restore_keeps_latest_record_below_committed_offset_and_applies_tombston
         (b"c", None),  # c deleted
         rec(state("b", 3, 30)),  # past the committed offset: ignored, b falls back to offset 11
         rec(state("d", 3, 26)),  # only past the committed offset: d restores without state
-        (SENTINEL_KEY, None),
         rec(state("e", 3, 24)),
         (b"e", None),
         rec(state("e", 3, 24)),  # re-created after its tombstone
