@@ -360,7 +360,10 @@ class Pipeline:
         if (produced < len(ANALYSES)).any():
             bad = [int(i) for i in np.nonzero(produced < len(ANALYSES))[0]]
             raise InferenceError(f"non-finite analyzer outputs for batch rows {bad}")
-        scores = integrate(raw)
+        # what results show is rounded to the contract's decimals, once for the whole batch;
+        # the observation is made of the same numbers the result shows
+        raw = {k: np.round(v.astype(np.float64), L.DECIMALS) for k, v in raw.items()}
+        scores = {k: np.round(v, L.DECIMALS) for k, v in integrate(raw).items()}
         observed = observations(raw, scores)
         results = []
         for i in range(len(batch)):

@@ -119,6 +119,10 @@ STREAM_SURD_TARGET = "overall_sentiment"
 STREAM_SURD_SOURCES: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential")
 INSUFFICIENT_HISTORY = "insufficient_history"
 
+# Model scores and stream state are written rounded to this many decimal places (1e-6 on
+# scores in [0, 1]: far below what any score means, and about half the digits of a float64).
+DECIMALS = 6
+
 # production-advanced: which integrated scores carry an MC-dropout std, and which
 # scores an explanation names the driving words of.
 UNCERTAIN_INTEGRATED: tuple[str, ...] = ("overall_sentiment", "ethical_score", "regret_potential", "confidence")

@@ -7,7 +7,7 @@ when the pipeline builds it (`EventAnalysis`), then turned here, once, into pre-
 JSON fragments (`Body`) that the result cache keeps. A cached event's result is then its
 body's fragments, the stream's temporal block and a few scalars — no model objects at all.
 
-Floats are written rounded to `PRECISION` decimal places (1e-6 on scores in [0, 1]).
+Floats are written rounded to `PRECISION` (= `labels.DECIMALS`) decimal places.
 
 Detail (`REDHEART_RESULT_DETAIL`): `full` writes every field; `compact` leaves out the
 per-event 128-bin spectra (`auxiliary.dsp`), the stream's trajectory spectra
@@ -29,12 +29,16 @@ from pipeline.integrate import stream_causal_clarity
 from pipeline.temporal.stream import TemporalStep
 from schemas import labels as L
 from schemas.input import InputEvent
-from schemas.result import Dsp, ModelInfo
+from schemas.result import ModelInfo
 
 Detail = Literal["full", "compact"]
-PRECISION = 6  # decimal places of every float in a result
+PRECISION = L.DECIMALS  # decimal places of every float in a result
 _DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 _FRAGMENTS = 4096  # stream SURD/spectra blocks kept serialized (recomputed every few events)
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(value))
 
 
 def rounded(value: Any) -> Any:
@@ -75,23 +79,32 @@ class ResultWriter:
         self._blocks: OrderedDict[int, tuple[Any, orjson.Fragment]] = OrderedDict()
 
     def body(self, analyzed: Analyzed) -> Body:
+        """The analysis's parts as JSON fragments, once per analysis (the cache keeps them).
+        The pipeline writes its scores at `labels.DECIMALS` already, so pydantic serializes
+        them as they are; what it measured from an event's image, audio or signals and the
+        production-advanced extras are rounded here."""
         a = analyzed.result
-        data = a.model_dump(mode="json", include={"analysis", "auxiliary", "integrated", "uncertainty", "explanation"})
-        if self.detail == "compact":
-            data["analysis"]["bentham"].pop("context_weights", None)
-            data["auxiliary"].pop("dsp", None)
-        integrated = rounded(data["integrated"])
-        integrated.pop("causal_clarity", None)
-        frag = lambda key: None if data.get(key) is None else orjson.Fragment(orjson.dumps(rounded(data[key])))  # noqa: E731
+        compact = self.detail == "compact"
+        measured = a.analysis.image is not None or a.analysis.audio is not None or \
+            a.analysis.biosignals is not None or a.auxiliary.spectra is not None
+        exclude_analysis = {"bentham": {"context_weights"}} if compact else None
+        exclude_auxiliary = {"dsp"} if compact else None
+        if measured:
+            analysis = _fragment(rounded(a.analysis.model_dump(mode="json", exclude=exclude_analysis)))
+            auxiliary = _fragment(rounded(a.auxiliary.model_dump(mode="json", exclude=exclude_auxiliary)))
+        else:
+            analysis = orjson.Fragment(a.analysis.model_dump_json(exclude=exclude_analysis))
+            auxiliary = orjson.Fragment(a.auxiliary.model_dump_json(exclude=exclude_auxiliary))
+        integrated = rounded(a.integrated.model_dump(mode="json", exclude={"causal_clarity"}))
         return Body(
             observation=np.asarray(analyzed.observation, dtype=np.float64),
             lang=a.lang,
             tokens=a.tokens,
-            analysis=frag("analysis"),  # type: ignore[arg-type]
-            auxiliary=frag("auxiliary"),  # type: ignore[arg-type]
+            analysis=analysis,
+            auxiliary=auxiliary,
             integrated=integrated,
-            uncertainty=frag("uncertainty"),
-            explanation=frag("explanation"),
+            uncertainty=None if a.uncertainty is None else _fragment(rounded(a.uncertainty.model_dump(mode="json"))),
+            explanation=None if a.explanation is None else _fragment(rounded(a.explanation.model_dump(mode="json"))),
             summary={
                 "dominant_emotion": a.analysis.emotion.dominant,
                 "overall_sentiment": integrated["overall_sentiment"],
@@ -111,12 +124,9 @@ class ResultWriter:
         if hit is not None and hit[0] is obj:
             self._blocks.move_to_end(key)
             return hit[1]
-        if isinstance(obj, Dsp):  # two 128-bin spectra: rounded and written by numpy
-            data = {name: np.round(np.array(getattr(obj, name), dtype=np.float64), PRECISION)
-                    for name in ("frequency", "resonance")}
-            frag = orjson.Fragment(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
-        else:
-            frag = orjson.Fragment(orjson.dumps(rounded(obj.model_dump(mode="json"))))
+        # the stream's SURD and spectra are rounded to `PRECISION` where they are made
+        # (pipeline.temporal.stream), so pydantic writes them as they are
+        frag = orjson.Fragment(obj.model_dump_json())
         self._blocks[key] = (obj, frag)
         if len(self._blocks) > _FRAGMENTS:
             self._blocks.popitem(last=False)

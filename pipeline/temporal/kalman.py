@@ -95,11 +95,15 @@ def occurrence_rank(keys: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray, l
     """(stream index per event, k per event = how many earlier events of its stream, unique keys
     in first-appearance order)."""
     index: dict[Hashable, int] = {}
-    stream_idx = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
+    for k in keys:
+        index.setdefault(k, len(index))
+    if len(index) == len(keys):  # every event of its own stream (the common micro-batch): ranks all 0
+        return np.arange(len(keys), dtype=np.int64), np.zeros(len(keys), dtype=np.int64), list(index)
+    stream_idx = np.array([index[k] for k in keys], dtype=np.int64)
     order = np.argsort(stream_idx, kind="stable")
     sorted_idx = stream_idx[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_idx)) + 1]
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(sorted_idx)) + 1))
+    run_start = np.repeat(starts, np.diff(np.concatenate((starts, [len(order)]))))
     rank = np.empty(len(keys), dtype=np.int64)
     rank[order] = np.arange(len(order)) - run_start
     return stream_idx, rank, list(index)
@@ -151,10 +155,13 @@ def kalman_batch(
     var = np.zeros((n_streams, N_STATE))
     last_ts = np.zeros(n_streams)
     known = np.zeros(n_streams, dtype=bool)
-    for j, key in enumerate(unique):
-        prior = priors.get(key)
-        if prior is not None:
-            mean[j], var[j], last_ts[j], known[j] = prior.mean, prior.variance, prior.ts_s, True
+    held = [(j, p) for j, key in enumerate(unique) if (p := priors.get(key)) is not None]
+    if held:  # the streams' priors as four array writes, not four per stream
+        rows = [j for j, _ in held]
+        mean[rows] = np.stack([p.mean for _, p in held])
+        var[rows] = np.stack([p.variance for _, p in held])
+        last_ts[rows] = [p.ts_s for _, p in held]
+        known[rows] = True
 
     out_state = np.empty((batch, N_STATE))
     out_var = np.empty((batch, N_STATE))

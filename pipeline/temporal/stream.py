@@ -225,7 +225,8 @@ def advance(
             if i in due:
                 sp = spectra[i]
                 dsp = None if sp is None else Dsp.model_construct(
-                    frequency=sp.frequency.tolist(), resonance=sp.resonance.tolist()
+                    frequency=np.round(sp.frequency, L.DECIMALS).tolist(),
+                    resonance=np.round(sp.resonance, L.DECIMALS).tolist(),
                 )
                 surd = _stream_surd(stream_surd(due[i], surd_config), len(due[i]), temporal[i].events_seen) or surd
             temporal[i].surd, temporal[i].dsp = surd, dsp
@@ -241,12 +242,13 @@ def _stream_surd(result: SurdResult | None, window_events: int, at_event: int) -
     if result is None:
         return None
     unique = {name.split("[", 1)[0]: bits for name, bits in result.unique.items()}
+    d = L.DECIMALS  # written as results write every figure (the state keeps what results show)
     return StreamSurd(
         window_events=window_events,
         at_event=at_event,
-        redundant=max(0.0, result.redundant),
-        unique={k: max(0.0, v) for k, v in unique.items()},
-        synergistic=max(0.0, result.synergistic),
-        leak=max(0.0, result.leak),
-        shares={k: min(1.0, max(0.0, v)) for k, v in result.shares().items()},
+        redundant=round(max(0.0, result.redundant), d),
+        unique={k: round(max(0.0, v), d) for k, v in unique.items()},
+        synergistic=round(max(0.0, result.synergistic), d),
+        leak=round(max(0.0, result.leak), d),
+        shares={k: round(min(1.0, max(0.0, v)), d) for k, v in result.shares().items()},
     )
