@@ -187,3 +187,36 @@ def reader(bootstrap: str, topic: str, group: str | None = None) -> Any:
     )
     c.subscribe([topic])
     return c
+
+
+def time_outputs(
+    proc: subprocess.Popen[bytes], rd: Any, n: int, started: float, timeout_s: float, log_path: Path, name: str,
+    on_value: Any = None,
+) -> tuple[int, float, float, int]:
+    """Read `n` records from `rd` while the processor `proc` (started at `started`) runs, then
+    stop it: (records read, time of the first, time of the last, the processor's exit code).
+    `on_value(value)` sees each record's value. Raises when fewer than `n` came in time."""
+    count = 0
+    t_first = t_last = None
+    try:
+        deadline = started + timeout_s
+        while count < n and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
+            msgs = rd.consume(2000, 0.1)
+            now = time.monotonic()
+            for m in msgs:
+                if m.error() is None:
+                    count += 1
+                    if on_value is not None:
+                        on_value(m.value() or b"")
+            if msgs and t_first is None:
+                t_first = now
+            if msgs:
+                t_last = now
+    finally:
+        rc = stop(proc)
+        rd.close()
+    if count < n or t_first is None or t_last is None or t_last <= t_first:
+        raise RuntimeError(f"{name}: read {count} of {n} results within {timeout_s}s (log {log_path})")
+    return count, t_first, t_last, rc

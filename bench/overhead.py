@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from bench._common import (
-    SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, spawn, stop, worker_env,
+    SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, spawn, time_outputs, worker_env,
     write_json,
 )
 
@@ -194,32 +194,14 @@ def run_one(bootstrap: str, kind: str, delivery: str, events: list[tuple[bytes, 
     log_path = log_dir / f"{prefix}.log"
     started = time.monotonic()
     proc = spawn(args, env, log_path)
-    count, out_bytes = 0, 0
-    sample: bytes | None = None
-    t_first = t_last = None
-    ids: set[bytes] = set()
-    try:
-        deadline = started + timeout_s
-        while count < n and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{kind} exited {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
-            msgs = rd.consume(2000, 0.1)
-            now = time.monotonic()
-            for m in msgs:
-                if m.error() is None:
-                    count += 1
-                    out_bytes += len(m.value() or b"")
-                    sample = m.value()
-            if msgs and t_first is None:
-                t_first = now
-            if msgs:
-                t_last = now
-    finally:
-        rc = stop(proc)
-        rd.close()
-    if count < n or t_first is None or t_last is None or t_last <= t_first:
-        raise RuntimeError(f"{kind}/{delivery}: read {count} of {n} results within {timeout_s}s (log {log_path})")
-    del ids
+    seen = {"bytes": 0, "sample": b""}
+
+    def keep(value: bytes) -> None:
+        seen["bytes"] += len(value)  # type: ignore[operator]
+        seen["sample"] = value
+
+    count, t_first, t_last, rc = time_outputs(proc, rd, n, started, timeout_s, log_path, f"{kind}/{delivery}", keep)
+    out_bytes, sample = seen["bytes"], seen["sample"]
     return {
         "processor": kind,
         "delivery": delivery if kind == "worker" else "at-least-once (flush+commit every 100 ms)",

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from bench._common import (
-    ROOT, SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, spawn, stop, topic_names,
+    ROOT, SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, time_outputs, topic_names,
     write_json,
 )
 from bench.overhead import preload
@@ -77,29 +77,13 @@ def run_one(bootstrap: str, name: str, cwd: Path, args: list[str], events: list[
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "worker", "run", *args], env=worker_env(bootstrap, prefix, 0),
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
-    n, count, cached = len(events), 0, 0
-    t_first = t_last = None
-    try:
-        deadline = started + timeout_s
-        while count < n and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited {proc.returncode}: {log_path.read_text(errors='replace')[-2000:]}")
-            msgs = rd.consume(2000, 0.1)
-            now = time.monotonic()
-            for m in msgs:
-                if m.error() is None:
-                    count += 1
-                    cached += b'"cached":true' in (m.value() or b"")
-            if msgs and t_first is None:
-                t_first = now
-            if msgs:
-                t_last = now
-    finally:
-        rc = stop(proc)
-        rd.close()
-    if count < n or t_first is None or t_last is None or t_last <= t_first:
-        raise RuntimeError(f"{name}: read {count} of {n} results within {timeout_s}s (log {log_path})")
-    return {"worker": name, "events": n, "cached_results": cached, "first_to_last_s": round(t_last - t_first, 3),
+    n, cached = len(events), [0]
+
+    def count_cached(value: bytes) -> None:
+        cached[0] += b'"cached":true' in value
+
+    _, t_first, t_last, rc = time_outputs(proc, rd, n, started, timeout_s, log_path, name, count_cached)
+    return {"worker": name, "events": n, "cached_results": cached[0], "first_to_last_s": round(t_last - t_first, 3),
             "results_per_s": round((n - 1) / (t_last - t_first), 1),
             "us_per_event": round((t_last - t_first) / (n - 1) * 1e6, 1),
             "start_to_last_s": round(t_last - started, 1), "exit_code": rc}

@@ -118,6 +118,7 @@ class _Batch:
     cached: list[bool]
     misses: list[int]  # what the model computes: each text once
     repeats: dict[int, int] = field(default_factory=dict)  # a miss whose text an earlier miss computes
+    awaited: list[int] = field(default_factory=list)  # misses whose text the batch in flight computes
     future: Future[tuple[list[Body], float]] | None = None
     fresh: list[Body] | None = None  # filled for inline runs
     error: Exception | None = None  # why the misses' batch was rejected (prepare or forward)
@@ -126,6 +127,10 @@ class _Batch:
 
     def done(self) -> bool:
         return self.future is None or self.future.done()
+
+    def computing(self) -> frozenset[bytes]:
+        """The cache keys this batch's forward computes (the cache has them once it is finished)."""
+        return frozenset(k for i in self.misses if (k := self.items[i].key) is not None)
 
 
 class Engine:
@@ -258,6 +263,8 @@ class Engine:
         cached = [b is not None for b in bodies]
         misses: list[int] = []
         repeats: dict[int, int] = {}  # a text twice in one batch is computed once (a burst of one message)
+        awaited: list[int] = []  # a text the batch in flight computes: read from the cache once it has
+        computing = self._inflight.computing() if self._inflight is not None else frozenset()
         first: dict[bytes, int] = {}
         for i, hit in enumerate(cached):
             if hit:
@@ -267,12 +274,16 @@ class Engine:
                 repeats[i] = first[key]
                 cached[i] = True  # answered like a cache hit: by the analysis of the same input
                 continue
+            if key is not None and key in computing:
+                awaited.append(i)
+                cached[i] = True
+                continue
             if key is not None:
                 first[key] = i
             misses.append(i)
         self.metrics.cache_hits.inc(len(items) - len(misses))
         self.metrics.cache_misses.inc(len(misses))
-        b = _Batch(items, time.time(), bodies, cached, misses, repeats)
+        b = _Batch(items, time.time(), bodies, cached, misses, repeats, awaited)
         if misses:
             t0 = time.perf_counter()
             try:
@@ -315,7 +326,21 @@ class Engine:
 
     def _resolve(self, b: _Batch) -> None:
         """Every miss's body into `b.bodies` (and the cache): the batch's, or, when the model
-        rejected the batch, each event's own (`_isolate`); repeats get their first's."""
+        rejected the batch, each event's own (`_isolate`); repeats get their first's; texts
+        the batch before computed come from the cache (it is always finished first), or,
+        if it could not analyse them, are analysed here, one by one."""
+        if b.awaited:
+            late = []
+            for i in b.awaited:
+                body = self.cache.peek(b.items[i].key)  # type: ignore[arg-type]
+                if body is None:
+                    late.append(i)
+                b.bodies[i] = body
+            if late:
+                for i, body in zip(late, self._isolate([b.items[i] for i in late], None)):
+                    b.bodies[i] = body
+                    if isinstance(body, Body):
+                        self.cache.put(b.items[i].key, body)  # type: ignore[arg-type]
         if not b.misses:
             return
         fresh: list[Body] | list[Body | Rejection] | None = b.fresh

@@ -116,8 +116,7 @@ class StateStore:
         The store owns what it is given: a `StreamState` is taken in as its `StreamTrack`."""
         if isinstance(state, StreamState):
             state = StreamTrack.from_state(state)
-        if len(state.window) > self.max_window:
-            state.window = state.window[-self.max_window :]
+        state.trimmed(self.max_window)
         part = state.input_partition
         self._parts.setdefault(part, {})[state.stream_id] = state
         self._dirty[(part, state.stream_id)] = state
@@ -239,10 +238,7 @@ class StateStore:
                     f"{state.input_partition}, not of partition {partition}"
                 )
                 continue
-            track = StreamTrack.from_state(state)
-            if len(track.window) > self.max_window:
-                track.window = track.window[-self.max_window :]
-            streams[state.stream_id] = track
+            streams[state.stream_id] = StreamTrack.from_state(state).trimmed(self.max_window)
         self._parts[partition] = streams
         self._dirty = {k: v for k, v in self._dirty.items() if k[0] != partition}
         self._lru = OrderedDict((k, None) for k in self._lru if k[0] != partition)

@@ -105,6 +105,17 @@ class StreamTrack:
     dsp: Dsp | None = None
     typical_gap_s: float | None = None
     _blocks_json: tuple[Any, Any, bytes, bytes] | None = field(default=None, repr=False, compare=False)
+    # each window row's JSON, made once when the row is appended: a changelog record per
+    # checkpoint joins them instead of writing the whole window's floats again
+    _rows_json: tuple[bytes, ...] | None = field(default=None, repr=False, compare=False)
+
+    def trimmed(self, max_window: int) -> StreamTrack:
+        """This state with its window cut to the latest `max_window` rows (in place)."""
+        if len(self.window) > max_window:
+            self.window = self.window[-max_window:]
+            if self._rows_json is not None:
+                self._rows_json = self._rows_json[-max_window:]
+        return self
 
     @classmethod
     def from_state(cls, state: StreamState) -> StreamTrack:
@@ -113,6 +124,11 @@ class StreamTrack:
             np.array([state.mean[n] for n in L.STATE_VECTOR]), np.array([state.variance[n] for n in L.STATE_VECTOR]),
             np.array(state.window, dtype=np.float64).reshape(-1, _N), state.surd, state.dsp, state.typical_gap_s,
         )
+
+    def _window_rows(self) -> tuple[bytes, ...]:
+        if self._rows_json is None or len(self._rows_json) != len(self.window):
+            self._rows_json = tuple(orjson.dumps(row) for row in self.window.tolist())
+        return self._rows_json
 
     def to_state(self) -> StreamState:
         """The validated wire model (tests, tools; the changelog is written by `to_json`)."""
@@ -138,12 +154,12 @@ class StreamTrack:
                 "events_seen": self.events_seen,
                 "mean": dict(zip(L.STATE_VECTOR, self.mean.tolist())),
                 "variance": dict(zip(L.STATE_VECTOR, self.variance.tolist())),
-                "window": self.window,
+                "window": orjson.Fragment(b"[" + b",".join(self._window_rows()) + b"]"),
                 "surd": orjson.Fragment(cached[2]),
                 "dsp": orjson.Fragment(cached[3]),
                 "typical_gap_s": self.typical_gap_s,
             },
-            option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
+            option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC,
         )
 
 
@@ -181,6 +197,7 @@ def advance(
     means = np.clip(out.state, -1.0, 1.0)  # a convex combination of observations; clip float dust
     table = np.concatenate([means, out.variance, out.innovation], axis=1)
     seconds, surprise = ts.tolist(), out.surprise.tolist()
+    row_json = [orjson.dumps(row) for row in obs.tolist()]
     order: dict[StreamKey, list[int]] = {}  # per stream, its events' indices in the batch
     for i, key in enumerate(keys):
         order.setdefault(key, []).append(i)
@@ -191,9 +208,10 @@ def advance(
     for key, idx in order.items():
         prev = tracks.get(key)
         if prev is None:
-            window, seen, last_ts, gap = _NO_ROWS, 0, events[idx[0]].ts, None
+            window, seen, last_ts, gap, window_json = _NO_ROWS, 0, events[idx[0]].ts, None, ()
         else:
             window, seen, last_ts, gap = prev.window, prev.events_seen, prev.last_ts, prev.typical_gap_s
+            window_json = prev._window_rows()
         last = last_ts.timestamp()
         # the stream's window after each of its events is a slice of this (arrays are never
         # written in place: the previous state keeps its own)
@@ -214,6 +232,7 @@ def advance(
         running[key] = StreamTrack(
             e.stream_id, e.partition, e.offset, last_ts, seen, means[final].copy(), out.variance[final].copy(),
             rows[-max_window:], None, None, gap, None if prev is None else prev._blocks_json,
+            (window_json + tuple(row_json[i] for i in idx))[-max_window:],
         )
     # The window statistics of every due event at once: the spectra as one batched FFT per
     # window length, SURD per window; then each event carries its stream's latest.

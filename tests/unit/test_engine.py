@@ -157,3 +157,36 @@ def test_streams_on_two_partitions_never_mix(real: Pipeline) -> None:
     docs = results(engine.process(a + b))
     assert [d["temporal"]["events_seen"] for d in docs] == [1, 2, 3, 1, 2]
     assert engine.states.get(0, "same").events_seen == 3 and engine.states.get(1, "same").events_seen == 2
+
+
+def test_a_text_the_batch_in_flight_computes_is_not_computed_again(real: Pipeline) -> None:
+    """With the model thread, batch N+1 is opened while N's forward runs: its texts that N
+    computes are taken from the cache once N is finished, not sent to the model again."""
+    counting = Counting(real)
+    engine = Engine(Settings(overlap=True, cache_size=100), counting)
+    first = admitted(engine, 4)
+    second = admitted(engine, 8, stream="t", first=4)  # the same four texts, twice
+    out = engine.advance(first) + engine.advance(second) + engine.flush()
+    docs = results(out)
+    assert counting.rows == 4, counting.rows
+    assert [d["cached"] for d in docs] == [False] * 4 + [True] * 8
+    assert docs[4]["analysis"] == docs[0]["analysis"]
+    engine.close()
+
+
+def test_a_text_the_batch_in_flight_could_not_analyse_is_analysed_alone(real: Pipeline) -> None:
+    from tests.unit.test_model_rejection import Poisoned
+
+    engine = Engine(Settings(overlap=True, cache_size=100), Poisoned(real, "POISON"))
+    ts = T0
+    events = [InputEvent(event_id=f"p{i}", stream_id="s", text=t, ts=ts) for i, t in enumerate(
+        ["POISON pill", "fine", "POISON pill", "fine"])]
+    items = []
+    for i, ev in enumerate(events):
+        parts, tokens, key = engine.admit(ev)  # type: ignore[misc]
+        items.append(Item(ev, 0, i, 0, parts, tokens, key))
+    out = engine.advance(items[:2]) + engine.advance(items[2:]) + engine.flush()
+    kinds = [type(o).__name__ for o in out]
+    assert kinds == ["Rejected", "Result", "Rejected", "Result"], kinds
+    assert out[2].why.error_class == "model_rejected"  # type: ignore[union-attr]
+    engine.close()

@@ -43,6 +43,10 @@ def test_window_is_bounded() -> None:
     evs = [BatchEvent("a", 0, i, T0 + timedelta(seconds=i), [0.5] * len(L.STATE_VECTOR)) for i in range(10)]
     _, states = advance(evs, {}, max_window=4)
     assert len(states[(0, "a")].window) == 4 and states[(0, "a")].events_seen == 10
+    track = states[(0, "a")]
+    assert track.to_state().window == track.window.tolist()  # the changelog's row JSON follows the trim
+    _, again = advance(evs[:3], {(0, "a"): track}, max_window=4)
+    assert again[(0, "a")].to_state().window == again[(0, "a")].window.tolist()
 
 
 def test_blocks_and_states_built_without_validation_pass_validation() -> None:
