@@ -167,6 +167,7 @@ class Driver:
                 now_utc = datetime.now(tz=timezone.utc)  # the clock event times are checked against
                 for msg in msgs:
                     self._accept(msg, now_utc)
+                self.metrics.consumed.inc(sum(1 for msg in msgs if msg.error() is None))
                 self.metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - t0)
             self.output.producer.poll(0)
             now = time.monotonic()
@@ -206,7 +207,6 @@ class Driver:
                 raise FatalKafkaError(str(err))
             log.warning("consumer error", extra={"error": str(err)})
             return
-        self.metrics.consumed.inc()
         self.checkpoint.track(msg)
         verdict, crashes = self.marker.verdict(msg.topic(), msg.partition(), msg.offset())
         if verdict == "poison":

@@ -56,6 +56,9 @@ def producer_config(s: Settings) -> dict[str, Any]:
         # worker pauses its partitions until deliveries make room (worker/output.py)
         "queue.buffering.max.messages": 100_000,
         "queue.buffering.max.kbytes": 131_072,
+        # delivery reports only for failures: the checkpoint needs to hear of those (a flush
+        # tells it the rest were acknowledged), and a Python callback per record is not free
+        "delivery.report.only.error": True,
     }
     # A record the broker cannot take fails after message.timeout.ms (the worker then stops:
     # a failed delivery is never committed past). Keep that wait below the consumer's
