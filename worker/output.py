@@ -96,6 +96,12 @@ class Output:
         self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None, partition: int = -1
     ) -> None:
         self.checkpoint.before_produce()
+        try:  # the common case, without the backpressure machinery below
+            self.producer.produce(topic, value=value, key=key, headers=headers, partition=partition,
+                                  on_delivery=self.checkpoint.on_delivery)
+            return
+        except BufferError:
+            pass
         paused: list[TopicPartition] = []
 
         def full() -> None:
