@@ -51,7 +51,7 @@ def test_status_metrics_and_cache(embedded: Broker, prefix: str, tmp_path: Path)
         assert metrics["redheart_cache_misses_total"] == 3
         assert metrics["redheart_events_consumed_total"] == 6
         assert metrics["redheart_results_produced_total"] == 6
-        for stage in ("decode", "tokenize", "model", "produce"):
+        for stage in ("decode", "tokenize", "model", "temporal", "results", "produce"):
             assert metrics[f'redheart_stage_seconds_count{{stage="{stage}"}}'] >= 1
         assert metrics["redheart_assigned_partitions"] == 2
         assert orjson.loads(worker.get("/status")[1])["cache"]["hits"] == 3
