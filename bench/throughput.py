@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
+from bench import _common
 from bench._common import (
-    ROOT, SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, time_outputs, topic_names,
-    write_json,
+    ROOT, SENTENCES_EN, SENTENCES_KO, create_topics, machine, md_table, now_iso, reader, time_outputs, write_json,
 )
 from bench.overhead import preload
 
@@ -47,20 +47,11 @@ def make_events(n: int, streams: int) -> list[tuple[bytes, bytes]]:
 
 
 def worker_env(bootstrap: str, prefix: str, port: int) -> dict[str, str]:
-    """Default settings, but for the names a test deployment must give (topics, group, port)."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDHEART_")}
-    env.update({f"REDHEART_{k.upper()}": v for k, v in topic_names(prefix).items()})
-    env.update({
-        "REDHEART_BOOTSTRAP_SERVERS": bootstrap,
-        "REDHEART_GROUP_ID": f"{prefix}-workers",
-        "REDHEART_HTTP_PORT": str(port),
-        "REDHEART_HTTP_HOST": "127.0.0.1",
-        "REDHEART_INSTANCE_ID": f"{prefix}-w1",
-        "REDHEART_LOG_LEVEL": "WARNING",
-        "REDHEART_CONSUMER_CONFIG": orjson.dumps({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}).decode(),
-    })
+    """The benches' worker environment (topics, group, port, quick rebalances), but with the
+    worker's own defaults where the other benches pin values (cache, threads)."""
+    env = _common.worker_env(bootstrap, prefix, port)
+    for name in ("REDHEART_CACHE_SIZE", "REDHEART_NUM_THREADS"):
+        del env[name]
     return env
 
 

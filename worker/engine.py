@@ -502,10 +502,11 @@ class Engine:
                        bodies[i].observation)
             for i in idx
         ]
-        tracks = {
-            key: track for e in events
-            if (track := self.states.get(*(key := (e.partition, e.stream_id)))) is not None
-        }
+        tracks = {}
+        for e in events:
+            track = self.states.get(e.partition, e.stream_id)
+            if track is not None:
+                tracks[(e.partition, e.stream_id)] = track
         blocks, new_tracks = advance(
             events, tracks, max_window=self.settings.state_window, forecast_steps=self._forecast,
         )

@@ -65,6 +65,7 @@ class Output:
         self.metrics = metrics
         self._fatal = fatal
         self._waiting = waiting
+        self._paused: list[TopicPartition] = []  # partitions paused while the producer queue is full
 
     def result(self, source: Source, stream_id: str, value: bytes, total_ms: float) -> None:
         self._produce(self.settings.results_topic, stream_id.encode("utf-8"), value)
@@ -96,31 +97,26 @@ class Output:
         self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None, partition: int = -1
     ) -> None:
         self.checkpoint.before_produce()
-        try:  # the common case, without the backpressure machinery below
-            self.producer.produce(topic, value=value, key=key, headers=headers, partition=partition,
-                                  on_delivery=self.checkpoint.on_delivery)
-            return
-        except BufferError:
-            pass
-        paused: list[TopicPartition] = []
-
-        def full() -> None:
-            if not paused:
-                paused.extend(self.consumer.assignment())
-                self.consumer.pause(paused)
-                self.metrics.backpressure.inc()
-                log.info("backpressure: partitions paused", extra={"queued": len(self.producer)})
-            err = self._fatal()
-            if err is not None:
-                raise FatalKafkaError(str(err))
-            self._waiting()
-
         try:
             kafka.produce(
                 self.producer, topic, value, key, headers=headers, partition=partition,
-                on_delivery=self.checkpoint.on_delivery, on_full=full,
+                on_delivery=self.checkpoint.on_delivery, on_full=self._queue_full,
             )
         finally:
-            if paused:
-                self.consumer.resume(paused)
+            if self._paused:
+                self.consumer.resume(self._paused)
+                self._paused = []
                 log.info("backpressure: partitions resumed", extra={"queued": len(self.producer)})
+
+    def _queue_full(self) -> None:
+        """Before each wait on a full producer queue: pause fetching (once), fail on a fatal
+        client error, and tell the loop it is waiting on the broker, not stalled."""
+        if not self._paused:
+            self._paused = self.consumer.assignment()
+            self.consumer.pause(self._paused)
+            self.metrics.backpressure.inc()
+            log.info("backpressure: partitions paused", extra={"queued": len(self.producer)})
+        err = self._fatal()
+        if err is not None:
+            raise FatalKafkaError(str(err))
+        self._waiting()

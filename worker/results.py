@@ -16,7 +16,6 @@ per-event 128-bin spectra (`auxiliary.dsp`), the stream's trajectory spectra
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -26,7 +25,7 @@ import orjson
 
 from pipeline.analysis import Analyzed
 from pipeline.integrate import stream_causal_clarity
-from pipeline.temporal.stream import TemporalStep
+from pipeline.temporal.stream import TemporalStep, block_json
 from schemas import labels as L
 from schemas.input import InputEvent
 from schemas.result import ModelInfo
@@ -34,7 +33,6 @@ from schemas.result import ModelInfo
 Detail = Literal["full", "compact"]
 PRECISION = L.DECIMALS  # decimal places of every float in a result
 _DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-_FRAGMENTS = 4096  # stream SURD/spectra blocks kept serialized (recomputed every few events)
 
 
 def _fragment(value: Any) -> orjson.Fragment:
@@ -76,7 +74,6 @@ class ResultWriter:
         self.detail = detail
         self.helper_model = helper_model  # None: no rationale fields (not production-oss)
         self._model = orjson.Fragment(orjson.dumps(model.model_dump(mode="json")))
-        self._blocks: OrderedDict[int, tuple[Any, orjson.Fragment]] = OrderedDict()
 
     def body(self, analyzed: Analyzed) -> Body:
         """The analysis's parts as JSON fragments, once per analysis (the cache keeps them).
@@ -113,25 +110,6 @@ class ResultWriter:
             },
         )
 
-    def _block(self, obj: Any) -> orjson.Fragment | None:
-        """A stream's SURD / spectra block, serialized once per recomputation: the same object
-        is carried by every event of the stream until the next one (held here, so its id is
-        not reused while cached)."""
-        if obj is None:
-            return None
-        key = id(obj)
-        hit = self._blocks.get(key)
-        if hit is not None and hit[0] is obj:
-            self._blocks.move_to_end(key)
-            return hit[1]
-        # the stream's SURD and spectra are rounded to `PRECISION` where they are made
-        # (pipeline.temporal.stream), so pydantic writes them as they are
-        frag = orjson.Fragment(obj.model_dump_json())
-        self._blocks[key] = (obj, frag)
-        if len(self._blocks) > _FRAGMENTS:
-            self._blocks.popitem(last=False)
-        return frag
-
     def temporal(self, steps: list[TemporalStep | None]) -> list[dict[str, Any] | None]:
         """The `temporal` blocks of a batch's events (None where an event has no step): the
         filter's numbers are rounded one batch table at a time, in one numpy call."""
@@ -151,8 +129,8 @@ class ResultWriter:
                 "innovation": dict(zip(names, row[2 * n :])),
                 "surprise": round(step.surprise, PRECISION),
                 "events_seen": step.events_seen,
-                "surd": self._block(step.surd),
-                "dsp": None if self.detail == "compact" else self._block(step.dsp),
+                "surd": block_json(step.surd),
+                "dsp": None if self.detail == "compact" else block_json(step.dsp),
                 "forecast": None if step.forecast is None else rounded(step.forecast),
             }
         return out

@@ -54,6 +54,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from pydantic import ValidationError
 
 from pipeline.temporal.stream import StreamTrack
+from worker import kafka
 from schemas.state import MAX_WINDOW, StreamState
 
 ChangelogRecord = tuple[int, str, bytes | None]
@@ -263,7 +264,5 @@ def _input_offset(value: bytes) -> int | None:
 
 def produce_changelog(producer: Producer, topic: str, records: list[ChangelogRecord], **kwargs: Any) -> None:
     """Hand changelog records to the producer (the caller flushes/commits as its checkpoint says)."""
-    from worker import kafka
-
     for part, key, value in records:
         kafka.produce(producer, topic, value, key.encode(), partition=part, **kwargs)

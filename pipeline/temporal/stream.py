@@ -10,6 +10,7 @@ them straight to JSON) and, per stream, the new `StreamState` for the state stor
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +87,31 @@ class TemporalStep:
         })
 
 
+_BLOCKS: OrderedDict[int, tuple[Any, orjson.Fragment]] = OrderedDict()
+_BLOCKS_KEPT = 8192
+
+
+def block_json(block: StreamSurd | Dsp | None) -> orjson.Fragment | None:
+    """A stream's SURD or spectra block as JSON, made once per block: the same object is
+    carried by every event of its stream, and by its state, until the next recomputation,
+    and both the results and the changelog write it. Blocks are rounded where they are made
+    (`_stream_surd`, `advance`), so this is the one serialization. Kept by identity (the
+    object is held, so its id is not reused while kept), the latest `_BLOCKS_KEPT`; the
+    worker's main thread is the only caller."""
+    if block is None:
+        return None
+    key = id(block)
+    hit = _BLOCKS.get(key)
+    if hit is not None and hit[0] is block:
+        _BLOCKS.move_to_end(key)
+        return hit[1]
+    fragment = orjson.Fragment(block.model_dump_json())
+    _BLOCKS[key] = (block, fragment)
+    if len(_BLOCKS) > _BLOCKS_KEPT:
+        _BLOCKS.popitem(last=False)
+    return fragment
+
+
 @dataclass(slots=True)
 class StreamTrack:
     """One stream's temporal state as the worker holds it in memory: mutable, numpy, built
@@ -104,7 +130,6 @@ class StreamTrack:
     surd: StreamSurd | None = None
     dsp: Dsp | None = None
     typical_gap_s: float | None = None
-    _blocks_json: tuple[Any, Any, bytes, bytes] | None = field(default=None, repr=False, compare=False)
     # each window row's JSON, made once when the row is appended: a changelog record per
     # checkpoint joins them instead of writing the whole window's floats again
     _rows_json: tuple[bytes, ...] | None = field(default=None, repr=False, compare=False)
@@ -135,15 +160,7 @@ class StreamTrack:
         return StreamState.model_validate_json(self.to_json())
 
     def to_json(self) -> bytes:
-        """The `StreamState` JSON, at full precision (a restore continues exactly). The SURD
-        and spectra blocks change every few events; their JSON is kept until they do."""
-        cached = self._blocks_json
-        if cached is None or cached[0] is not self.surd or cached[1] is not self.dsp:
-            cached = self._blocks_json = (
-                self.surd, self.dsp,
-                b"null" if self.surd is None else self.surd.model_dump_json().encode(),
-                b"null" if self.dsp is None else self.dsp.model_dump_json().encode(),
-            )
+        """The `StreamState` JSON, at full precision (a restore continues exactly)."""
         return orjson.dumps(
             {
                 "schema_version": L.SCHEMA_VERSION,
@@ -155,8 +172,8 @@ class StreamTrack:
                 "mean": dict(zip(L.STATE_VECTOR, self.mean.tolist())),
                 "variance": dict(zip(L.STATE_VECTOR, self.variance.tolist())),
                 "window": orjson.Fragment(b"[" + b",".join(self._window_rows()) + b"]"),
-                "surd": orjson.Fragment(cached[2]),
-                "dsp": orjson.Fragment(cached[3]),
+                "surd": block_json(self.surd),
+                "dsp": block_json(self.dsp),
                 "typical_gap_s": self.typical_gap_s,
             },
             option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC,
@@ -231,8 +248,7 @@ def advance(
         e, final = events[idx[-1]], idx[-1]
         running[key] = StreamTrack(
             e.stream_id, e.partition, e.offset, last_ts, seen, means[final].copy(), out.variance[final].copy(),
-            rows[-max_window:], None, None, gap, None if prev is None else prev._blocks_json,
-            (window_json + tuple(row_json[i] for i in idx))[-max_window:],
+            rows[-max_window:], None, None, gap, (window_json + tuple(row_json[i] for i in idx))[-max_window:],
         )
     # The window statistics of every due event at once: the spectra as one batched FFT per
     # window length, SURD per window; then each event carries its stream's latest.
