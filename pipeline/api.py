@@ -360,11 +360,14 @@ class Pipeline:
         if (produced < len(ANALYSES)).any():
             bad = [int(i) for i in np.nonzero(produced < len(ANALYSES))[0]]
             raise InferenceError(f"non-finite analyzer outputs for batch rows {bad}")
-        # what results show is rounded to the contract's decimals, once for the whole batch;
-        # the observation is made of the same numbers the result shows
-        raw = {k: np.round(v.astype(np.float64), L.DECIMALS) for k, v in raw.items()}
-        scores = {k: np.round(v, L.DECIMALS) for k, v in integrate(raw).items()}
+        # The stream's filter reads the network's own numbers (a duplicate recomputed in
+        # another batch then differs from its first copy only by float noise, not by a
+        # rounding step); what results show is those numbers rounded to the contract's
+        # decimals, once for the whole batch.
+        scores = integrate(raw)
         observed = observations(raw, scores)
+        raw = {k: np.round(v.astype(np.float64), L.DECIMALS) for k, v in raw.items()}
+        scores = {k: np.round(np.asarray(v, dtype=np.float64), L.DECIMALS) for k, v in scores.items()}
         results = []
         for i in range(len(batch)):
             emotions = _named(L.EMOTIONS, raw["emotion.emotions"][i])

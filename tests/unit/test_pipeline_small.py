@@ -168,7 +168,10 @@ def test_status_and_parameter_counts(pipe):
 def test_run_gives_each_result_with_its_observation(pipe, batch_results):
     """`run`'s observation is the event's point in the stream's state space: the emotions and
     integrated scores of its result, with the event's own causal clarity (redundant + unique
-    of analysis.surd.kinds), in labels.STATE_VECTOR order."""
+    of analysis.surd.kinds), in labels.STATE_VECTOR order. The observation keeps the network's
+    precision; the result shows it rounded to labels.DECIMALS (so clarity, compared as the sum
+    of two shown shares, can differ from the rounded observation by 1.5 units of those decimals:
+    half a unit for its own rounding, one for the two shares')."""
     out = pipe.run(pipe.prepare([event(i, t) for i, t in enumerate(TEXTS)]))
     assert [a.result for a in out] == batch_results
     for a in out:
@@ -179,7 +182,9 @@ def test_run_gives_each_result_with_its_observation(pipe, batch_results):
         want = [r.analysis.emotion.emotions[e] for e in L.EMOTIONS] + [
             i.overall_sentiment, i.ethical_score, i.regret_potential, min(1.0, k["redundant"] + k["unique"])
         ]
-        assert obs.tolist() == want
+        shown = np.round(obs, L.DECIMALS).tolist()
+        assert shown[:-1] == want[:-1]
+        assert shown[-1] == pytest.approx(want[-1], abs=1.5 * 10.0**-L.DECIMALS + 1e-12)
         with pytest.raises(AttributeError):
             a.observation = obs  # type: ignore[misc]
     assert set(pipe.run_raw(pipe.prepare([event(0, TEXTS[0])]))) == set(OUTPUT_LABELS)
