@@ -28,6 +28,29 @@ def cache_key(text: str, lang: str | None, model_id: str) -> bytes:
     return hashlib.blake2b(f"{model_id}\x00{lang or ''}\x00{normalize(text)}\x00".encode(), digest_size=16).digest()
 
 
+class CacheKeys:
+    """`cache_key` for one model, remembered per (text, lang) for short texts: a cache-heavy
+    stream repeats its texts, and normalizing and hashing a text again costs more than
+    looking it up. Bounded: texts up to `max_chars` only, forgotten all at once when
+    `capacity` are held (at most ~`capacity` x `max_chars` characters)."""
+
+    def __init__(self, model_id: str, capacity: int = 4096, max_chars: int = 512) -> None:
+        self.model_id = model_id
+        self.capacity = capacity
+        self.max_chars = max_chars
+        self._keys: dict[tuple[str, str | None], bytes] = {}
+
+    def __call__(self, text: str, lang: str | None) -> bytes:
+        key = self._keys.get((text, lang))
+        if key is None:
+            key = cache_key(text, lang, self.model_id)
+            if len(text) <= self.max_chars:
+                if len(self._keys) >= self.capacity:
+                    self._keys.clear()
+                self._keys[(text, lang)] = key
+        return key
+
+
 class ResultCache(Generic[V]):
     def __init__(self, capacity: int) -> None:
         if capacity < 0:

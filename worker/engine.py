@@ -43,7 +43,7 @@ from schemas.dead_letter import MAX_REASON_CHARS
 from schemas.input import InputEvent
 from schemas.result import ModelInfo
 from worker import __version__, logs
-from worker.cache import ResultCache, cache_key
+from worker.cache import CacheKeys, ResultCache
 from worker.config import Settings
 from worker.decode import Rejection
 from worker.metrics import Metrics
@@ -147,6 +147,7 @@ class Engine:
         )
         self.model_id = f"{backend.profile}:{backend.checkpoint_id or 'untrained'}"
         self.cache: ResultCache[Body] = ResultCache(settings.cache_size)
+        self._keys = CacheKeys(self.model_id)
         self.states = StateStore(
             settings.state_topic, max_window=settings.state_window, max_streams=settings.max_streams,
             on_evict=self._on_evict,
@@ -204,7 +205,7 @@ class Engine:
                 return parts, 1, None
             # Only text-only events are cached: the key hashes the text, and an event with an
             # image or a signal is not the same input as its text alone.
-            key = cache_key(event.text, event.lang, self.model_id) if self.cache.capacity and parts is None else None
+            key = self._keys(event.text, event.lang) if self.cache.capacity and parts is None else None
             known = self.cache.peek(key) if key is not None else None
             return parts, known.tokens if known is not None else self.backend.count_tokens(event.text), key
         except Exception as exc:

@@ -31,6 +31,7 @@ from schemas import labels as L
 
 N_FFT = 2 * L.DSP_BINS
 EMOTION_COLUMNS = tuple(L.STATE_VECTOR.index(e) for e in L.EMOTIONS)
+_EMOTIONS = np.array(EMOTION_COLUMNS)
 MIN_EVENTS = 8
 WELCH_SEGMENT = 64
 
@@ -64,16 +65,24 @@ def trajectory_spectra_many(
             continue
         if rows.ndim != 2 or rows.shape[1] != len(L.STATE_VECTOR):
             raise ValueError(f"window rows must have {len(L.STATE_VECTOR)} columns, got shape {rows.shape}")
-        x = rows[-N_FFT:, list(EMOTION_COLUMNS)].T  # [channels, n]
+        rows = rows[-N_FFT:]
+        by_length.setdefault(len(rows), []).append((i, rows))
+    for n, group in by_length.items():
+        x = np.array([g[1] for g in group])[:, :, _EMOTIONS].transpose(0, 2, 1)  # [windows, channels, n]
         if not np.isfinite(x).all():
             raise ValueError("window holds non-finite values")
-        by_length.setdefault(x.shape[1], []).append((i, x))
-    for n, group in by_length.items():
-        x = np.stack([g[1] for g in group])  # [windows, channels, n]
+        detrended = detrend_linear(x)
         taper = _taper(n)
-        amplitude = np.abs(np.fft.rfft(detrend_linear(x) * taper, n=N_FFT, axis=-1)) * (2.0 / taper.sum())
+        if n <= WELCH_SEGMENT:  # Welch's one segment is the whole window, detrended the same way
+            window = _segment_window(n)
+            both = np.fft.rfft(np.stack((detrended * taper, detrended * window)), n=N_FFT, axis=-1)
+            spectrum, psd = both[0], _one_sided_psd(both[1], window)
+        else:
+            spectrum = np.fft.rfft(detrended * taper, n=N_FFT, axis=-1)
+            psd = welch_psd(x, WELCH_SEGMENT)
+        amplitude = np.abs(spectrum) * (2.0 / taper.sum())
         frequency = np.maximum(amplitude.mean(axis=-2)[..., : L.DSP_BINS], 0.0)
-        resonance = np.maximum(welch_psd(x, min(n, WELCH_SEGMENT)).mean(axis=-2)[..., : L.DSP_BINS], 0.0)
+        resonance = np.maximum(psd.mean(axis=-2)[..., : L.DSP_BINS], 0.0)
         for j, (i, _) in enumerate(group):
             out[i] = Spectra(frequency[j], resonance[j])
     return out
@@ -112,7 +121,11 @@ def welch_psd(x: np.ndarray, segment: int) -> np.ndarray:
     segments = sliding_window_view(x, segment, axis=-1)[..., ::step, :]  # [..., channels, k, segment]
     detrended = detrend_linear(segments)
     window = _segment_window(segment)
-    spectra = np.fft.rfft(detrended * window, n=N_FFT, axis=-1)
+    return _one_sided_psd(np.fft.rfft(detrended * window, n=N_FFT, axis=-1), window).mean(axis=-2)
+
+
+def _one_sided_psd(spectra: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Density of rfft `spectra` of `window`-tapered segments, as scipy's welch scales it."""
     psd = (spectra.real**2 + spectra.imag**2) / np.sum(window**2)
     psd[..., 1:-1] *= 2.0  # one-sided: DC and Nyquist (N_FFT is even) appear once
-    return psd.mean(axis=-2)
+    return psd

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -60,6 +61,18 @@ class KalmanConfig:
             raise ValueError(f"invalid time range/unit in {self}")
         if self.default_process_noise < 0 or self.default_observation_noise <= 0:
             raise ValueError(f"noise defaults must be positive in {self}")
+
+
+class Prior(Protocol):
+    """What the filter reads of a stream's state before the batch (`StreamPrior`, or the
+    worker's own per-stream object, which need not be copied into one)."""
+
+    @property
+    def mean(self) -> np.ndarray: ...
+    @property
+    def variance(self) -> np.ndarray: ...
+    @property
+    def ts_s(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,7 @@ def kalman_batch(
     keys: Sequence[Hashable],
     observations: np.ndarray,
     ts_s: np.ndarray,
-    priors: Mapping[Hashable, StreamPrior],
+    priors: Mapping[Hashable, Prior],
     process_noise: np.ndarray | None = None,
     observation_noise: np.ndarray | None = None,
     config: KalmanConfig = KalmanConfig(),
@@ -134,7 +147,8 @@ def kalman_batch(
     keys: stream id per event, events of one stream in offset order.
     observations: [B, n] state-vector observations (emotions + integrated scores).
     ts_s: [B] event times, epoch seconds.
-    priors: state of the streams that already have one; a key absent here starts fresh.
+    priors: state of the streams that already have one (keys outside the batch are not
+      read); a key absent here starts fresh.
     process_noise / observation_noise: [B, n] variances per event, or None for the defaults.
     """
     batch = len(keys)
@@ -151,17 +165,23 @@ def kalman_batch(
 
     stream_idx, rank, unique = occurrence_rank(keys)
     n_streams = len(unique)
-    mean = np.zeros((n_streams, N_STATE))
-    var = np.zeros((n_streams, N_STATE))
-    last_ts = np.zeros(n_streams)
-    known = np.zeros(n_streams, dtype=bool)
-    held = [(j, p) for j, key in enumerate(unique) if (p := priors.get(key)) is not None]
-    if held:  # the streams' priors as four array writes, not four per stream
-        rows = [j for j, _ in held]
-        mean[rows] = np.stack([p.mean for _, p in held])
-        var[rows] = np.stack([p.variance for _, p in held])
-        last_ts[rows] = [p.ts_s for _, p in held]
-        known[rows] = True
+    held = [p for key in unique if (p := priors.get(key)) is not None]
+    if len(held) == n_streams:  # every stream has a prior (the steady state): built in one go
+        mean = np.array([p.mean for p in held], dtype=np.float64).reshape(n_streams, N_STATE)
+        var = np.array([p.variance for p in held], dtype=np.float64).reshape(n_streams, N_STATE)
+        last_ts = np.array([p.ts_s for p in held], dtype=np.float64)
+        known = np.ones(n_streams, dtype=bool)
+    else:
+        mean = np.zeros((n_streams, N_STATE))
+        var = np.zeros((n_streams, N_STATE))
+        last_ts = np.zeros(n_streams)
+        known = np.zeros(n_streams, dtype=bool)
+        rows = [j for j, key in enumerate(unique) if priors.get(key) is not None]
+        if rows:  # the streams' priors as four array writes, not four per stream
+            mean[rows] = np.array([p.mean for p in held], dtype=np.float64)
+            var[rows] = np.array([p.variance for p in held], dtype=np.float64)
+            last_ts[rows] = [p.ts_s for p in held]
+            known[rows] = True
 
     out_state = np.empty((batch, N_STATE))
     out_var = np.empty((batch, N_STATE))

@@ -21,7 +21,7 @@ import orjson
 
 from pipeline.temporal.dsp import trajectory_spectra_many
 from pipeline.temporal.forecast import default_gap, forecast, update_typical_gap
-from pipeline.temporal.kalman import KalmanConfig, StreamPrior, kalman_batch
+from pipeline.temporal.kalman import KalmanConfig, kalman_batch
 from pipeline.temporal.surd import StreamSurdConfig, SurdResult, stream_surd
 from schemas import labels as L
 from schemas.result import Dsp, Forecast, StreamSurd, Temporal
@@ -105,11 +105,50 @@ def block_json(block: StreamSurd | Dsp | None) -> orjson.Fragment | None:
     if hit is not None and hit[0] is block:
         _BLOCKS.move_to_end(key)
         return hit[1]
-    fragment = orjson.Fragment(block.model_dump_json())
+    # the fields as they are: blocks hold JSON-native values only (ints, floats, and lists
+    # and dicts of floats), and orjson writes them ~5x faster than the model's serializer
+    fragment = orjson.Fragment(orjson.dumps(block.__dict__))
     _BLOCKS[key] = (block, fragment)
     if len(_BLOCKS) > _BLOCKS_KEPT:
         _BLOCKS.popitem(last=False)
     return fragment
+
+
+@dataclass(slots=True, eq=False)
+class _Rows:
+    """A stream's window storage, shared by its successive states. Rows (and each row's JSON)
+    are appended at `used` and never written below it, so an earlier state's window, a view
+    below `used`, stays as it was, and appending an event copies one row, not the window. A
+    batch that failed after appending has moved `used` past the state it started from: the
+    next append from that state finds `used` elsewhere and starts a new storage."""
+
+    data: np.ndarray  # [capacity, len(STATE_VECTOR)]
+    json: list[bytes]  # json[r]: row r as JSON, for r < used
+    used: int
+
+
+_HEADROOM = 32  # rows a new storage leaves free for the stream's next events
+
+
+def _extend(prev: StreamTrack | None, new: np.ndarray, new_json: list[bytes]) -> tuple[_Rows, int, int]:
+    """`prev`'s window followed by the `new` rows, in storage: (storage, start, end) with the
+    rows at `storage.data[start:end]`. Appends in place when `prev` ends where its storage is
+    filled to and there is room; else copies `prev`'s window into a new storage."""
+    k = len(new)
+    store = prev._store if prev is not None else None
+    if store is not None and store.used == prev._end and prev._end + k <= len(store.data):  # type: ignore[union-attr]
+        start, end = prev._end - len(prev.window), prev._end + k  # type: ignore[union-attr]
+    else:
+        window = prev.window if prev is not None else _NO_ROWS
+        start, end = 0, len(window) + k
+        store = _Rows(np.empty((end + max(k, _HEADROOM), _N)), prev._window_rows() if prev is not None else [],
+                      len(window))
+        store.data[: len(window)] = window
+    store.data[store.used : end] = new
+    del store.json[store.used :]
+    store.json.extend(new_json)
+    store.used = end
+    return store, start, end
 
 
 @dataclass(slots=True)
@@ -130,16 +169,20 @@ class StreamTrack:
     surd: StreamSurd | None = None
     dsp: Dsp | None = None
     typical_gap_s: float | None = None
-    # each window row's JSON, made once when the row is appended: a changelog record per
-    # checkpoint joins them instead of writing the whole window's floats again
-    _rows_json: tuple[bytes, ...] | None = field(default=None, repr=False, compare=False)
+    # where `window` lives when `advance` made it: the stream's storage, the window ending at
+    # row `_end` of it (None: a state built otherwise, e.g. restored, owns its window)
+    _store: _Rows | None = field(default=None, repr=False, compare=False)
+    _end: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def ts_s(self) -> float:
+        """The last applied event's time in epoch seconds (what the filter reads as its prior)."""
+        return self.last_ts.timestamp()
 
     def trimmed(self, max_window: int) -> StreamTrack:
         """This state with its window cut to the latest `max_window` rows (in place)."""
         if len(self.window) > max_window:
-            self.window = self.window[-max_window:]
-            if self._rows_json is not None:
-                self._rows_json = self._rows_json[-max_window:]
+            self.window = self.window[-max_window:]  # (still ending at `_end`)
         return self
 
     @classmethod
@@ -150,10 +193,12 @@ class StreamTrack:
             np.array(state.window, dtype=np.float64).reshape(-1, _N), state.surd, state.dsp, state.typical_gap_s,
         )
 
-    def _window_rows(self) -> tuple[bytes, ...]:
-        if self._rows_json is None or len(self._rows_json) != len(self.window):
-            self._rows_json = tuple(orjson.dumps(row) for row in self.window.tolist())
-        return self._rows_json
+    def _window_rows(self) -> list[bytes]:
+        """Each window row's JSON: made once, when `advance` appended the row, so a changelog
+        record per checkpoint joins them instead of writing the whole window's floats again."""
+        if self._store is not None:
+            return self._store.json[self._end - len(self.window) : self._end]
+        return [orjson.dumps(row) for row in self.window.tolist()]
 
     def to_state(self) -> StreamState:
         """The validated wire model (tests, tools; the changelog is written by `to_json`)."""
@@ -205,15 +250,12 @@ def advance(
     typical gaps ahead."""
     n = len(events)
     keys = [(e.partition, e.stream_id) for e in events]
-    obs = np.array([e.observation for e in events], dtype=np.float64).reshape(n, len(L.STATE_VECTOR))
-    ts = np.array([e.ts.timestamp() for e in events])
-    priors = {
-        k: StreamPrior(t.mean, t.variance, t.last_ts.timestamp()) for k in set(keys) if (t := tracks.get(k)) is not None
-    }
-    out = kalman_batch(keys, obs, ts, priors, None, None, config)  # the filter's configured noise levels
+    obs = np.array([e.observation for e in events], dtype=np.float64).reshape(n, _N)
+    seconds = [e.ts.timestamp() for e in events]
+    out = kalman_batch(keys, obs, np.array(seconds), tracks, None, None, config)  # the configured noise levels
     means = np.clip(out.state, -1.0, 1.0)  # a convex combination of observations; clip float dust
     table = np.concatenate([means, out.variance, out.innovation], axis=1)
-    seconds, surprise = ts.tolist(), out.surprise.tolist()
+    surprise = out.surprise.tolist()
     row_json = [orjson.dumps(row) for row in obs.tolist()]
     order: dict[StreamKey, list[int]] = {}  # per stream, its events' indices in the batch
     for i, key in enumerate(keys):
@@ -221,18 +263,22 @@ def advance(
     temporal: list[TemporalStep] = [None] * n  # type: ignore[list-item]
     gaps = [0.0] * n
     due: dict[int, np.ndarray] = {}  # event index -> its stream's window right after it
+    refreshed: list[StreamKey] = []  # streams with a due event
     running: dict[StreamKey, StreamTrack] = {}
     for key, idx in order.items():
         prev = tracks.get(key)
         if prev is None:
-            window, seen, last_ts, gap, window_json = _NO_ROWS, 0, events[idx[0]].ts, None, ()
+            window, seen, last_ts, gap, surd, dsp = _NO_ROWS, 0, events[idx[0]].ts, None, None, None
         else:
-            window, seen, last_ts, gap = prev.window, prev.events_seen, prev.last_ts, prev.typical_gap_s
-            window_json = prev._window_rows()
+            window, seen, last_ts, gap, surd, dsp = (
+                prev.window, prev.events_seen, prev.last_ts, prev.typical_gap_s, prev.surd, prev.dsp
+            )
         last = last_ts.timestamp()
-        # the stream's window after each of its events is a slice of this (arrays are never
-        # written in place: the previous state keeps its own)
-        rows = np.concatenate((window, obs[idx])) if len(window) else obs[idx]
+        # the stream's window after each of its events is a slice of these rows (appended
+        # after the previous state's, which keeps its own: see `_Rows`)
+        store, start, end = _extend(prev, obs[idx], [row_json[i] for i in idx])
+        rows = store.data[start:end]
+        first_due = len(due)
         for j, i in enumerate(idx):
             t = seconds[i]
             if seen > 0:
@@ -241,31 +287,35 @@ def advance(
             if t >= last:
                 last_ts, last = events[i].ts, t
             if seen % ANALYSIS_EVERY == 0:
-                end = len(window) + j + 1
-                due[i] = rows[max(0, end - max_window) : end]
+                upto = len(window) + j + 1
+                due[i] = rows[max(0, upto - max_window) : upto]
             gaps[i] = gap if gap is not None else default_gap()
-            temporal[i] = TemporalStep(table, i, surprise[i], seen, None, None)
+            temporal[i] = TemporalStep(table, i, surprise[i], seen, surd, dsp)  # (refreshed below if due)
+        if len(due) > first_due:
+            refreshed.append(key)
         e, final = events[idx[-1]], idx[-1]
         running[key] = StreamTrack(
             e.stream_id, e.partition, e.offset, last_ts, seen, means[final].copy(), out.variance[final].copy(),
-            rows[-max_window:], None, None, gap, (window_json + tuple(row_json[i] for i in idx))[-max_window:],
+            rows[-max_window:], surd, dsp, gap, store, end,
         )
-    # The window statistics of every due event at once: the spectra as one batched FFT per
-    # window length, SURD per window; then each event carries its stream's latest.
-    spectra = dict(zip(due, trajectory_spectra_many(list(due.values()))))
-    for key, track in running.items():
-        prev = tracks.get(key)
-        surd, dsp = (prev.surd, prev.dsp) if prev is not None else (None, None)
-        for i in order[key]:
-            if i in due:
-                sp = spectra[i]
-                dsp = None if sp is None else Dsp.model_construct(
-                    frequency=np.round(sp.frequency, L.DECIMALS).tolist(),
-                    resonance=np.round(sp.resonance, L.DECIMALS).tolist(),
-                )
-                surd = _stream_surd(stream_surd(due[i], surd_config), len(due[i]), temporal[i].events_seen) or surd
-            temporal[i].surd, temporal[i].dsp = surd, dsp
-        track.surd, track.dsp = surd, dsp
+    if due:
+        # The window statistics of every due event at once: the spectra as one batched FFT
+        # per window length (rounded as results write them, in one call), SURD per window;
+        # then each later event of the stream carries its stream's latest.
+        spectra = trajectory_spectra_many(list(due.values()))
+        made = [i for i, sp in zip(due, spectra) if sp is not None]
+        shown = np.round(np.array([(sp.frequency, sp.resonance) for sp in spectra if sp is not None]),
+                         L.DECIMALS).tolist() if made else []
+        blocks = {i: Dsp.model_construct(frequency=f, resonance=r) for i, (f, r) in zip(made, shown)}
+        for key in refreshed:
+            track = running[key]
+            surd, dsp = (prev.surd, prev.dsp) if (prev := tracks.get(key)) is not None else (None, None)
+            for i in order[key]:
+                if i in due:
+                    dsp = blocks.get(i)
+                    surd = _stream_surd(stream_surd(due[i], surd_config), len(due[i]), temporal[i].events_seen) or surd
+                temporal[i].surd, temporal[i].dsp = surd, dsp
+            track.surd, track.dsp = surd, dsp
     if forecast_steps is not None and events:
         ahead = forecast(means, out.variance, forecast_steps, np.array(gaps), None)
         for block, f in zip(temporal, ahead.as_dicts()):

@@ -73,3 +73,43 @@ def test_one_stream_id_on_two_partitions_is_two_streams() -> None:
     steps, states = advance(evs, {})
     assert [s.events_seen for s in steps] == [1, 1, 2, 2, 3, 3]
     assert set(states) == {(0, "a"), (1, "a")} and states[(1, "a")].mean[0] == pytest.approx(0.1)
+
+
+def test_block_json_writes_what_the_models_write() -> None:
+    """A stream's SURD and spectra blocks are serialized by `block_json` from their fields
+    (not the models' serializer): the JSON must read back as the model's own, for blocks made
+    by `advance` and for blocks restored from a validated state."""
+    import orjson
+
+    from pipeline.temporal.stream import block_json
+    from schemas.state import StreamState
+
+    evs = [BatchEvent("one", 0, i, e.ts, e.observation) for i, e in enumerate(events(80))]
+    _, states = advance(evs, {})
+    made = states[(0, "one")]
+    restored = StreamState.model_validate_json(made.to_json())
+    for block in (made.surd, made.dsp, restored.surd, restored.dsp):
+        assert block is not None
+        assert orjson.loads(orjson.dumps(block_json(block))) == orjson.loads(block.model_dump_json())
+
+
+def test_appending_in_shared_storage_never_changes_an_earlier_state() -> None:
+    """Successive states of a stream share one window storage (rows appended in place): an
+    earlier state must read exactly as before, a second step from the same state (as after a
+    failed batch) must not see the first one's rows, and many small steps must equal one."""
+    evs = [BatchEvent("one", 0, i, e.ts, e.observation) for i, e in enumerate(events(200, seed=3))]
+    key = (0, "one")
+    _, s1 = advance(evs[:50], {}, max_window=16)
+    before, before_json = s1[key].window.copy(), s1[key].to_json()
+    _, s2 = advance(evs[50:53], s1, max_window=16)
+    assert s2[key]._store is s1[key]._store  # appended in place
+    assert np.array_equal(s1[key].window, before) and s1[key].to_json() == before_json
+    _, again = advance(evs[50:53], s1, max_window=16)
+    assert again[key]._store is not s1[key]._store  # the storage moved on: a new one
+    assert again[key].to_json() == s2[key].to_json()
+    state = s2
+    for lo in range(53, 200, 7):
+        _, state = advance(evs[lo : lo + 7], state, max_window=16)
+    _, whole = advance(evs, {}, max_window=16)
+    assert state[key].to_json() == whole[key].to_json()
+    assert state[key].window.tolist() == whole[key].window.tolist() == [e.observation for e in evs[-16:]]
