@@ -84,7 +84,11 @@ class Checkpoint:
 
     # -- tracking -------------------------------------------------------------------
     def track(self, msg: Message) -> None:
-        self._parts.setdefault((msg.topic(), msg.partition()), _PartitionOffsets()).track(msg.offset())
+        key = (msg.topic(), msg.partition())
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = _PartitionOffsets()
+        part.track(msg.offset())
 
     def before_produce(self) -> None:
         """Exactly-once: every record belongs to the checkpoint's transaction."""
