@@ -54,10 +54,13 @@ def trajectory_spectra(window: np.ndarray | Sequence[Sequence[float]], min_event
 def trajectory_spectra_many(
     windows: Sequence[np.ndarray | Sequence[Sequence[float]]], min_events: int = MIN_EVENTS
 ) -> list[Spectra | None]:
-    """`trajectory_spectra` of several windows, one batched FFT per window length (the worker
-    recomputes a few streams' spectra in every micro-batch; each alone was ~0.1 ms of numpy
-    call overhead). Equal, window by window, to computing each alone."""
+    """`trajectory_spectra` of several windows, batched (the worker recomputes a few streams'
+    spectra in every micro-batch; each alone was ~0.1 ms of numpy call overhead): windows of up
+    to `WELCH_SEGMENT` rows all together, zero-padded to that length (`_short_spectra`), longer
+    ones one batched FFT per length. Equal, window by window, to computing each alone: every
+    window is computed by itself along its own rows, whatever shares its batch."""
     out: list[Spectra | None] = [None] * len(windows)
+    short: list[tuple[int, np.ndarray]] = []
     by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
     for i, window in enumerate(windows):
         rows = np.asarray(window, dtype=np.float64)
@@ -65,27 +68,52 @@ def trajectory_spectra_many(
             continue
         if rows.ndim != 2 or rows.shape[1] != len(L.STATE_VECTOR):
             raise ValueError(f"window rows must have {len(L.STATE_VECTOR)} columns, got shape {rows.shape}")
+        if not np.isfinite(rows).all():
+            raise ValueError("window holds non-finite values")
         rows = rows[-N_FFT:]
-        by_length.setdefault(len(rows), []).append((i, rows))
+        (short if len(rows) <= WELCH_SEGMENT else by_length.setdefault(len(rows), [])).append((i, rows))
+    if short:
+        frequency, resonance = _short_spectra([rows for _, rows in short])
+        for j, (i, _) in enumerate(short):
+            out[i] = Spectra(frequency[j], resonance[j])
     for n, group in by_length.items():
         x = np.array([g[1] for g in group])[:, :, _EMOTIONS].transpose(0, 2, 1)  # [windows, channels, n]
-        if not np.isfinite(x).all():
-            raise ValueError("window holds non-finite values")
-        detrended = detrend_linear(x)
         taper = _taper(n)
-        if n <= WELCH_SEGMENT:  # Welch's one segment is the whole window, detrended the same way
-            window = _segment_window(n)
-            both = np.fft.rfft(np.stack((detrended * taper, detrended * window)), n=N_FFT, axis=-1)
-            spectrum, psd = both[0], _one_sided_psd(both[1], window)
-        else:
-            spectrum = np.fft.rfft(detrended * taper, n=N_FFT, axis=-1)
-            psd = welch_psd(x, WELCH_SEGMENT)
-        amplitude = np.abs(spectrum) * (2.0 / taper.sum())
+        amplitude = np.abs(np.fft.rfft(detrend_linear(x) * taper, n=N_FFT, axis=-1)) * (2.0 / taper.sum())
         frequency = np.maximum(amplitude.mean(axis=-2)[..., : L.DSP_BINS], 0.0)
-        resonance = np.maximum(psd.mean(axis=-2)[..., : L.DSP_BINS], 0.0)
+        resonance = np.maximum(welch_psd(x, WELCH_SEGMENT).mean(axis=-2)[..., : L.DSP_BINS], 0.0)
         for j, (i, _) in enumerate(group):
             out[i] = Spectra(frequency[j], resonance[j])
     return out
+
+
+def _short_spectra(windows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(frequency, resonance) `[windows, DSP_BINS]` of windows of at most `WELCH_SEGMENT` rows
+    (any lengths), as one batch: each window's emotion channels zero-padded to `WELCH_SEGMENT`
+    with its detrend, Hann tapers and scales taken over its own n rows, so the padding adds
+    nothing (the FFT zero-pads to `N_FFT` anyway). Welch's one segment is then the whole
+    window, detrended the same way, so both spectra come from one FFT call."""
+    m = WELCH_SEGMENT
+    lengths = np.array([len(w) for w in windows], dtype=np.float64)
+    x = np.zeros((len(windows), len(EMOTION_COLUMNS), m))
+    taper = np.zeros((len(windows), m))
+    segment = np.zeros((len(windows), m))
+    for j, w in enumerate(windows):
+        n = len(w)
+        x[j, :, :n] = w[:, _EMOTIONS].T
+        taper[j, :n], segment[j, :n] = _taper(n), _segment_window(n)
+    valid = np.arange(m) < lengths[:, None]  # [windows, m]
+    t = np.where(valid, np.arange(m) - (lengths[:, None] - 1.0) / 2.0, 0.0)
+    centred = np.where(valid[:, None, :], x - (x.sum(axis=-1) / lengths[:, None])[..., None], 0.0)
+    tt = (t * t).sum(axis=-1)
+    slope = np.divide(np.einsum("wcm,wm->wc", centred, t), tt[:, None], out=np.zeros(centred.shape[:2]),
+                      where=tt[:, None] > 0)
+    detrended = centred - slope[..., None] * t[:, None, :]  # 0 past each window's own rows
+    both = np.fft.rfft(np.stack((detrended * taper[:, None, :], detrended * segment[:, None, :])), n=N_FFT, axis=-1)
+    amplitude = np.abs(both[0]) * (2.0 / taper.sum(axis=-1))[:, None, None]
+    psd = _one_sided_psd(both[1], (segment**2).sum(axis=-1)[:, None, None])
+    return (np.maximum(amplitude.mean(axis=-2)[..., : L.DSP_BINS], 0.0),
+            np.maximum(psd.mean(axis=-2)[..., : L.DSP_BINS], 0.0))
 
 
 def detrend_linear(x: np.ndarray) -> np.ndarray:
@@ -121,11 +149,12 @@ def welch_psd(x: np.ndarray, segment: int) -> np.ndarray:
     segments = sliding_window_view(x, segment, axis=-1)[..., ::step, :]  # [..., channels, k, segment]
     detrended = detrend_linear(segments)
     window = _segment_window(segment)
-    return _one_sided_psd(np.fft.rfft(detrended * window, n=N_FFT, axis=-1), window).mean(axis=-2)
+    return _one_sided_psd(np.fft.rfft(detrended * window, n=N_FFT, axis=-1), np.sum(window**2)).mean(axis=-2)
 
 
-def _one_sided_psd(spectra: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Density of rfft `spectra` of `window`-tapered segments, as scipy's welch scales it."""
-    psd = (spectra.real**2 + spectra.imag**2) / np.sum(window**2)
+def _one_sided_psd(spectra: np.ndarray, power: float | np.ndarray) -> np.ndarray:
+    """Density of rfft `spectra` of tapered segments, as scipy's welch scales it; `power`: the
+    taper's sum of squares (broadcast against `spectra`)."""
+    psd = (spectra.real**2 + spectra.imag**2) / power
     psd[..., 1:-1] *= 2.0  # one-sided: DC and Nyquist (N_FFT is even) appear once
     return psd

@@ -109,3 +109,22 @@ def test_many_windows_at_once_equal_each_alone() -> None:
         np.testing.assert_allclose(got.frequency, alone.frequency, rtol=0, atol=1e-15)
         np.testing.assert_allclose(got.resonance, alone.resonance, rtol=0, atol=1e-15)
     assert many[4] is None
+
+
+def test_a_window_reads_the_same_whatever_shares_its_batch() -> None:
+    """The worker computes the due windows of a micro-batch together (short ones zero-padded
+    into one batch): each window's spectra must be exactly what it gives alone, or an event's
+    result would depend on which other streams shared its batch."""
+    from pipeline.temporal.dsp import trajectory_spectra_many
+
+    rng = np.random.default_rng(7)
+    windows = [rng.uniform(size=(n, len(L.STATE_VECTOR))) for n in (8, 13, 40, 64, 64, 65, 128, 300)]
+    together = trajectory_spectra_many(windows)
+    for w, got in zip(windows, together):
+        alone = trajectory_spectra(w)
+        assert got is not None and alone is not None
+        assert np.array_equal(got.frequency, alone.frequency) and np.array_equal(got.resonance, alone.resonance)
+    for k in (1, 3, 5):  # and in other company
+        again = trajectory_spectra_many(windows[k:] + windows[:k])
+        for got, other in zip(together[k:] + together[:k], again):
+            assert np.array_equal(got.frequency, other.frequency) and np.array_equal(got.resonance, other.resonance)
