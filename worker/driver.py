@@ -102,7 +102,9 @@ class Driver:
         s = self.settings
         exactly_once = s.delivery == "exactly-once"
         txn = {"transactional.id": kafka.transactional_id(s)} if exactly_once else {}
-        producer = kafka.make_producer(s, error_cb=self._on_error, **txn)
+        # one delivery callback for every record (librdkafka calls it for failures only), set
+        # on the producer rather than passed with each record
+        producer = kafka.make_producer(s, error_cb=self._on_error, on_delivery=self._on_delivery, **txn)
         self.consumer = kafka.make_consumer(s, error_cb=self._on_error, stats_cb=self._on_stats)
         self.checkpoint = Checkpoint(
             self.consumer,
@@ -141,6 +143,9 @@ class Driver:
         self.marker.clear()  # a clean stop: nothing is suspect at the next start
         log.info("worker stopped", extra={"reason": "signal"})
         return 0
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        self.checkpoint.on_delivery(err, msg)
 
     def _progress(self) -> None:
         self._beat = time.monotonic()

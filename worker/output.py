@@ -98,10 +98,9 @@ class Output:
     ) -> None:
         self.checkpoint.before_produce()
         try:
-            kafka.produce(
-                self.producer, topic, value, key, headers=headers, partition=partition,
-                on_delivery=self.checkpoint.on_delivery, on_full=self._queue_full,
-            )
+            # (delivery reports reach the checkpoint through the producer's own callback)
+            kafka.produce(self.producer, topic, value, key, headers=headers, partition=partition,
+                          on_full=self._queue_full)
         finally:
             if self._paused:
                 self.consumer.resume(self._paused)
