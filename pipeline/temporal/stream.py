@@ -276,7 +276,8 @@ def advance(
         last = last_ts.timestamp()
         # the stream's window after each of its events is a slice of these rows (appended
         # after the previous state's, which keeps its own: see `_Rows`)
-        store, start, end = _extend(prev, obs[idx], [row_json[i] for i in idx])
+        new = obs[idx[0] : idx[0] + 1] if len(idx) == 1 else obs[idx]  # (a slice: no fancy-index copy)
+        store, start, end = _extend(prev, new, [row_json[i] for i in idx])
         rows = store.data[start:end]
         first_due = len(due)
         for j, i in enumerate(idx):
