@@ -9,6 +9,7 @@ unreachable), 3 the worker rejected the text (dead letter), each with one line o
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import signal
 import sys
@@ -101,6 +102,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         driver = Driver(settings, pipe)
     except ValueError as exc:  # e.g. an unreadable REDHEART_HELPER_LLM_API_KEY_FILE
         raise StartupRefused(str(exc)) from None
+    # What start-up made (the model, torch, transformers: ~400k objects) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it (0.17 s per
+    # collection on the CPU profile, a pause in the consume loop every time one comes due).
+    gc.collect()
+    gc.freeze()
     return driver.run()
 
 
