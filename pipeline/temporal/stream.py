@@ -123,11 +123,19 @@ class _Rows:
     next append from that state finds `used` elsewhere and starts a new storage."""
 
     data: np.ndarray  # [capacity, len(STATE_VECTOR)]
-    json: list[bytes]  # json[r]: row r as JSON, for r < used
+    json: list[bytes]  # json[r]: row r's values as JSON, without the brackets, for r < used
     used: int
 
 
 _HEADROOM = 32  # rows a new storage leaves free for the stream's next events
+
+
+def _rows_json(rows: np.ndarray) -> list[bytes]:
+    """Each row's values as JSON, without the brackets: one serialization for all the rows,
+    cut between rows (a JSON number never contains "],[")."""
+    if not len(rows):
+        return []
+    return orjson.dumps(rows.tolist())[2:-2].split(b"],[")
 
 
 def _extend(prev: StreamTrack | None, new: np.ndarray, new_json: list[bytes]) -> tuple[_Rows, int, int]:
@@ -194,11 +202,12 @@ class StreamTrack:
         )
 
     def _window_rows(self) -> list[bytes]:
-        """Each window row's JSON: made once, when `advance` appended the row, so a changelog
-        record per checkpoint joins them instead of writing the whole window's floats again."""
+        """Each window row's values as JSON without the brackets: made once, when `advance`
+        appended the row, so a changelog record per checkpoint joins them instead of writing
+        the whole window's floats again."""
         if self._store is not None:
             return self._store.json[self._end - len(self.window) : self._end]
-        return [orjson.dumps(row) for row in self.window.tolist()]
+        return _rows_json(self.window)
 
     def to_state(self) -> StreamState:
         """The validated wire model (tests, tools; the changelog is written by `to_json`)."""
@@ -216,7 +225,7 @@ class StreamTrack:
                 "events_seen": self.events_seen,
                 "mean": dict(zip(L.STATE_VECTOR, self.mean.tolist())),
                 "variance": dict(zip(L.STATE_VECTOR, self.variance.tolist())),
-                "window": orjson.Fragment(b"[" + b",".join(self._window_rows()) + b"]"),
+                "window": orjson.Fragment(b"[[" + b"],[".join(rows) + b"]]" if (rows := self._window_rows()) else b"[]"),
                 "surd": block_json(self.surd),
                 "dsp": block_json(self.dsp),
                 "typical_gap_s": self.typical_gap_s,
@@ -256,7 +265,7 @@ def advance(
     means = np.clip(out.state, -1.0, 1.0)  # a convex combination of observations; clip float dust
     table = np.concatenate([means, out.variance, out.innovation], axis=1)
     surprise = out.surprise.tolist()
-    row_json = [orjson.dumps(row) for row in obs.tolist()]
+    row_json = _rows_json(obs)
     order: dict[StreamKey, list[int]] = {}  # per stream, its events' indices in the batch
     for i, key in enumerate(keys):
         order.setdefault(key, []).append(i)
