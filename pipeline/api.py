@@ -360,10 +360,10 @@ class Pipeline:
         if (produced < len(ANALYSES)).any():
             bad = [int(i) for i in np.nonzero(produced < len(ANALYSES))[0]]
             raise InferenceError(f"non-finite analyzer outputs for batch rows {bad}")
-        # The stream's filter reads the network's own numbers (a duplicate recomputed in
-        # another batch then differs from its first copy only by float noise, not by a
-        # rounding step); what results show is those numbers rounded to the contract's
-        # decimals, once for the whole batch.
+        # The stream's filter reads the observations at `analysis.OBSERVATION_DECIMALS`
+        # (finer than the float noise between two computations of one event, so a duplicate
+        # recomputed in another batch differs from its first copy by noise, not by a rounding
+        # step); what results show is rounded to the contract's decimals, once for the batch.
         scores = integrate(raw)
         observed = observations(raw, scores)
         raw = {k: np.round(v.astype(np.float64), L.DECIMALS) for k, v in raw.items()}

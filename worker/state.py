@@ -54,8 +54,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from pydantic import ValidationError
 
 from pipeline.temporal.stream import StreamTrack
-from worker import kafka
 from schemas.state import MAX_WINDOW, StreamState
+from worker import kafka
 
 ChangelogRecord = tuple[int, str, bytes | None]
 

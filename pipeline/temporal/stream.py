@@ -153,7 +153,6 @@ def _extend(prev: StreamTrack | None, new: np.ndarray, new_json: list[bytes]) ->
                       len(window))
         store.data[: len(window)] = window
     store.data[store.used : end] = new
-    del store.json[store.used :]
     store.json.extend(new_json)
     store.used = end
     return store, start, end
