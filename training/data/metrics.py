@@ -370,6 +370,15 @@ def validation_human(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray
             m = np.isin(s3, [0, 2])
             c = sign_classification(valence(p[m]), s3[m] == 2)
             out[name] = {"n": c["n"], "accuracy": c["accuracy"], "primary": "accuracy"}
+    val = corpus.human_index("authored", "val")
+    if len(val):
+        # The authored situational sentences' held-out sixth: one dominant emotion per row, per language.
+        gold = corpus.human_emotion[val].argmax(axis=1)
+        pred = _emotions(net, corpus, features, val).argmax(axis=1)
+        c = seven_class(gold, pred)
+        out["authored"] = {"n": c["n"], "accuracy": c["accuracy"], "macro_f1": c["macro_f1"], "primary": "accuracy",
+                           **{f"accuracy_{lang}": float((pred[m] == gold[m]).mean())
+                              for lang in ("en", "ko") if (m := corpus.langs[val] == lang).any()}}
     return out
 
 

@@ -265,8 +265,11 @@ def _human_sections(metrics: dict[str, Any], provenance: dict[str, Any] | None =
         for name, f in v.items():
             extra = f", macro-F1 {_f(f.get('macro_f1'))}" if "macro_f1" in f else ""
             parts.append(f"{name} n = {f['n']}: accuracy {_f(f['accuracy'])}{extra}")
-        out += ["Validation rows (GoEmotions dev, KOTE held-out fifth, NSMC held-out tenth; what model selection "
-                "scores): " + "; ".join(parts) + ".", ""]
+        a = v.get("authored") or {}
+        by_lang = ", ".join(f"{lang} {a[f'accuracy_{lang}']:.4f}" for lang in ("en", "ko") if f"accuracy_{lang}" in a)
+        out += ["Validation rows (GoEmotions dev, KOTE held-out fifth, NSMC held-out tenth, the authored set's "
+                "held-out sixth; what model selection scores): " + "; ".join(parts)
+                + (f" (authored by language: {by_lang})" if by_lang else "") + ".", ""]
     return out
 
 
@@ -364,6 +367,9 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "docs/DATA.md): Korean movie reviews, binary sentiment (the reviewer's stars); subset by row-id hash",
         "nsmc_validation": "NSMC-style: the held-out tenth of `ratings_train.tsv`, validation only",
         "nsmc_test": "NSMC-style `ratings_test.tsv` (rebuilt split, not NSMC v1.0's): test figures only",
+        "authored_train": "`training/data/authored/`: situational sentences written and labeled by this team, "
+        "EN + KO, one dominant emotion each (docs/DATA.md); never the hand-labeled evaluation set",
+        "authored_validation": "the same files' held-out sixth (by text hash): validation only",
     }
     for part, sizes in t["data"].items():
         out.append(f"| {part} | {sizes} | {sources.get(part, '')} |")
