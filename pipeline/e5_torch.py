@@ -227,8 +227,11 @@ class TorchE5(nn.Module):
         return self.bert.config
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Unnormalized mean of the real tokens' final hidden states, `[B, hidden]`."""
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+        """Unnormalized mean of the real tokens' final hidden states, `[B, hidden]`. A batch
+        without padding (always so for one text) runs without an attention mask: the same
+        answer, ~10% less time for a short text on the CPU."""
+        padded = not bool(attention_mask.all())
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask if padded else None,
                            token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
