@@ -2,8 +2,9 @@
 
 Two kinds of numbers are fitted; no weight changes:
 - the emotion softmax temperature T (`OutputLayers.temperature`), minimising the negative
-  log-likelihood of the human dominant emotion on the validation rows of GoEmotions (dev)
-  and KOTE (held-out fifth) that have one dominant emotion of ours. Dividing the logits by
+  log-likelihood of the human dominant emotion on the validation rows of GoEmotions (dev),
+  KOTE (held-out fifth) and, where the preset uses it, the authored set (held-out sixth)
+  that have one dominant emotion of ours. Dividing the logits by
   T keeps the dominant emotion and changes only how sure the distribution sounds. It is
   applied only if it also lowers the expected calibration error of the top probability on
   those rows (what a consumer reads); otherwise T stays 1 and the record says so;
@@ -187,7 +188,17 @@ def calibrate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> d
             "temperature_rule": "fitted by NLL; applied only if it lowers the validation top-probability ECE",
             "nll_before": round(nll(logp, gold, 1.0), 4), "nll_after": round(nll(logp, gold, temperature), 4),
             "certainty_scale": round(scale, 6), "certainty_bias": round(bias, 6), "platt": platt,
-            "rows_from": "validation rows of GoEmotions (dev) and KOTE (held-out fifth) with one dominant emotion"}
+            "rows_from": _rows_from(corpus, rows)}
+
+
+_SET_NAMES = {"goemotions": "GoEmotions (dev)", "kote": "KOTE (held-out fifth)", "authored": "the authored set (held-out sixth)"}
+
+
+def _rows_from(corpus: Corpus, rows: np.ndarray) -> str:
+    """Which validation rows the fit read, named by set, with their counts."""
+    sets, counts = np.unique(corpus.human_set[rows].astype(str), return_counts=True)
+    named = [f"{_SET_NAMES.get(s, s)}: {n}" for s, n in zip(sets.tolist(), counts.tolist())]
+    return "validation rows with one dominant emotion of " + ", ".join(named)
 
 
 def reliability_figure(calibration: dict[str, Any], path: Path, split: str = "test") -> None:
