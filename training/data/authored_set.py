@@ -1,4 +1,8 @@
-"""The authored set: situational sentences written and labeled by this team, EN + KO.
+"""The authored set: synthetic situational sentences, EN + KO, written for this repository.
+
+Written by language-model writing assistants working for the team, from one brief per emotion
+and batch; each sentence is labeled with the emotion its writer meant it to express (not
+annotated afterwards by independent raters).
 
 Why it exists: GoEmotions and KOTE are online comments. Their emotions are mostly said
 outright ("I love this", "so annoying"), their classes are far from balanced (GoEmotions

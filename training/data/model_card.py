@@ -64,9 +64,9 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "and broad, and fear and disgust are rare in GoEmotions (~2% of the mass each). Weak labels still teach emotion "
     "on rows without a human emotion label (tweets, reviews, NSMC reviews, templates). The hand-labeled set is small "
     "(308 sentences) and written by the developers: its confidence intervals are wide (+-5 points at n=154).",
-    "The authored set (training/data/authored, 4,200 situational sentences, docs/DATA.md) was written by the same "
-    "team as the hand-labeled evaluation set, in the style that set asks for, by other writers and without sight of "
-    "it, and no sentence is shared (checked after folding case and punctuation). The hand-labeled figures therefore "
+    "The authored set (training/data/authored, 4,200 situational sentences, docs/DATA.md) is synthetic: written by "
+    "language-model writing assistants for the team that wrote the hand-labeled evaluation set, in the style that set "
+    "asks for, without sight of it, and no sentence is shared (checked after folding case and punctuation). The hand-labeled figures therefore "
     "measure generalisation to new sentences of a familiar kind; text of another kind (long posts, sarcasm, mixed "
     "feelings) will score lower. It also shifts the emotion prior towards balance: the skewed comment test sets "
     "(GoEmotions, KOTE) lose a few points of dominant-emotion accuracy against a checkpoint trained without it.",
@@ -373,7 +373,8 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
         "docs/DATA.md): Korean movie reviews, binary sentiment (the reviewer's stars); subset by row-id hash",
         "nsmc_validation": "NSMC-style: the held-out tenth of `ratings_train.tsv`, validation only",
         "nsmc_test": "NSMC-style `ratings_test.tsv` (rebuilt split, not NSMC v1.0's): test figures only",
-        "authored_train": "`training/data/authored/`: situational sentences written and labeled by this team, "
+        "authored_train": "`training/data/authored/`: synthetic situational sentences written for this repository "
+        "by language-model writing assistants, labeled by the writer's intent, "
         "EN + KO, one dominant emotion each (docs/DATA.md); never the hand-labeled evaluation set",
         "authored_validation": "the same files' held-out sixth (by text hash): validation only",
     }
