@@ -165,7 +165,7 @@ class E5Tokenizer:
         from tokenizers.models import Unigram
 
         self.bos, self.eos, self.pad, self.unk = f.bos, f.eos, f.pad, f.unk
-        self._table = {cp: out for cp, out in f.normalization.items()}
+        self._table = f.normalization  # str.translate's codepoint -> replacement map
         vocab = [(piece, float(score)) for piece, score in zip(f.pieces, f.scores)]
         self._model = Tokenizer(Unigram(vocab, unk_id=f.unk, byte_fallback=False))
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline import e5_torch
 from pipeline.config import PACKAGE_PREFIX, EncoderSpec, ProfileConfig
 from pipeline.errors import ModelLoadError
 
@@ -356,8 +357,6 @@ class TorchE5Encoder(Encoder):
     MEMO_CAPACITY = 8192
 
     def __init__(self, spec: EncoderSpec, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
-        from pipeline import e5_torch
-
         self.spec = spec
         self.device = device
         self.location = resolve_e5_file(spec)
@@ -383,12 +382,10 @@ class TorchE5Encoder(Encoder):
     def tokenize(self, texts: list[str]) -> dict[str, Any]:
         """Windows of every text (one for any text within 510 content tokens), padded, with
         the text each window belongs to and its content length (the averaging weight)."""
-        from pipeline.e5_torch import windows
-
         wins: list[list[int]] = []
         owner: list[int] = []
         for i, content in enumerate(self._content(texts)):
-            for w in windows(content, self.max_positions):
+            for w in e5_torch.windows(content, self.max_positions):
                 wins.append([self.tokenizer.bos, *w, self.tokenizer.eos])
                 owner.append(i)
         width = max((len(w) for w in wins), default=0)
@@ -423,15 +420,13 @@ class TorchE5Encoder(Encoder):
     def count_tokens(self, text: str) -> int:
         """Tokens fed for `text` (its windows' tokens, with <s> and </s> each), capped at the
         profile's `max_tokens` like the engine's count; the ids stay in the memo."""
-        from pipeline.e5_torch import windows
-
         ids = self.tokenizer.content_ids([text])[0]
         memo = self._memo
         memo[text] = ids
         memo.move_to_end(text)
         if len(memo) > self.MEMO_CAPACITY:
             memo.popitem(last=False)
-        return min(sum(len(w) + 2 for w in windows(ids, self.max_positions)), self.spec.max_tokens)
+        return min(sum(len(w) + 2 for w in e5_torch.windows(ids, self.max_positions)), self.spec.max_tokens)
 
     def token_counts(self, prepared: dict[str, Any]) -> list[int]:
         counts = [0] * prepared["n"]

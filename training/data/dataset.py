@@ -206,11 +206,7 @@ def human_parts(preset: Preset, data_dir: Path) -> tuple[list[Part], dict[str, A
             available = getattr(s, split_name)
             rows = human_subset(available, name, split_name, wanted[split_name])
             rows_info[split_name] = {"available": len(available), "used": len(rows)}
-            s3 = np.array([r.sentiment_index for r in rows], dtype=np.int64)
-            pos = np.array([np.nan if r.pos_target is None else r.pos_target for r in rows], dtype=np.float32)
-            parts.append(Part(f"{name}_{split_name}", [r.text for r in rows], [r.lang for r in rows],
-                              np.full(len(rows), tag, dtype=object), s3, pos, np.full(len(rows), -1, dtype=np.int64),
-                              human=rows))
+            parts.append(human_part(f"{name}_{split_name}", tag, rows))
         provenance[name] = {
             "splits": s.provenance,
             "rows": rows_info,
@@ -218,6 +214,14 @@ def human_parts(preset: Preset, data_dir: Path) -> tuple[list[Part], dict[str, A
             "files": {rel: sha256_file(data_dir / rel) for rel in _human_files(name)},
         }
     return parts, provenance
+
+
+def human_part(name: str, tag: str, rows: list[HumanRow]) -> Part:
+    """A corpus part of human-labeled rows, all in split `tag`, each carrying its `HumanRow`."""
+    s3 = np.array([r.sentiment_index for r in rows], dtype=np.int64)
+    pos = np.array([np.nan if r.pos_target is None else r.pos_target for r in rows], dtype=np.float32)
+    return Part(name, [r.text for r in rows], [r.lang for r in rows], np.full(len(rows), tag, dtype=object), s3, pos,
+                np.full(len(rows), -1, dtype=np.int64), human=rows)
 
 
 def authored_parts(eval_texts: set[str]) -> tuple[list[Part], dict[str, Any]]:
@@ -229,11 +233,7 @@ def authored_parts(eval_texts: set[str]) -> tuple[list[Part], dict[str, Any]]:
     for name, tag, held in (("train", "train", False), ("validation", "val", True)):
         chosen = [r for r in rows if authored_set.is_validation(r.text) == held]
         counts[name] = {lang: sum(r.lang == lang for r in chosen) for lang in authored_set.LANGS}
-        parts.append(Part(f"{authored_set.DATASET}_{name}", [r.text for r in chosen], [r.lang for r in chosen],
-                          np.full(len(chosen), tag, dtype=object),
-                          np.array([r.sentiment_index for r in chosen], dtype=np.int64),
-                          np.array([r.pos_target for r in chosen], dtype=np.float32),
-                          np.full(len(chosen), -1, dtype=np.int64), human=chosen))
+        parts.append(human_part(f"{authored_set.DATASET}_{name}", tag, chosen))
     root = authored_set.AUTHORED_DIR
     files = {str(p.relative_to(root.parent)): sha256_file(p) for p in sorted(root.glob("*.jsonl"))}
     return parts, {"rows": counts, "files": files,
