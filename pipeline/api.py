@@ -174,6 +174,7 @@ class Pipeline:
         manifest: dict[str, Any] | None = None
         if checkpoint is not None:
             state, manifest = ckpt.load_checkpoint(checkpoint, cfg)
+            cfg = ckpt.with_checkpoint_adapters(cfg, manifest, checkpoint)
         elif not allow_untrained:
             raise CheckpointError(
                 f"profile {profile!r}: no checkpoint given; refusing to run an untrained network "

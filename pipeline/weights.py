@@ -30,6 +30,8 @@ from schemas import labels as L
 
 WEIGHTS_FILE = "model.safetensors"
 MANIFEST_FILE = "manifest.json"
+# Manifest key of a checkpoint whose encoders' top layers were tuned: {file, sha256, encoders, ...}.
+ADAPTERS_KEY = "encoder_adapters"
 FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset({"format_version", "profile", "encoders", "labels", "sha256", "weights_file", "parameter_counts"})
 
@@ -147,11 +149,39 @@ def load_checkpoint(directory: Path | str, cfg: ProfileConfig) -> tuple[dict[str
             f"checkpoint {directory}: sha256 of {weights.name} is {actual}, manifest says {manifest.get('sha256')!r} "
             "(altered or partially written weights)"
         )
+    adapter_file(manifest, directory)  # verified here too, before anything loads
     try:
         state = load_file(str(weights), device="cpu")
     except Exception as exc:  # re-raised as the named error, with the cause chained
         raise CheckpointError(f"checkpoint {directory}: cannot read {weights.name}: {exc}") from exc
     return state, manifest
+
+
+def adapter_file(manifest: dict[str, Any], directory: Path | str) -> tuple[str | None, list[str]]:
+    """The checkpoint's tuned-encoder file (`pipeline.adapters`) and the encoders it tunes,
+    verified against the manifest's sha256; (None, []) for a checkpoint over frozen encoders."""
+    entry = manifest.get(ADAPTERS_KEY)
+    if entry is None:
+        return None, []
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not isinstance(entry.get("encoders"), list):
+        raise CheckpointError(f"checkpoint {directory}: manifest {ADAPTERS_KEY!r} needs 'file', 'sha256' and 'encoders'")
+    path = Path(directory) / entry["file"]
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {directory}: adapter file {entry['file']} is missing")
+    actual = sha256_file(path)
+    if actual != entry.get("sha256"):
+        raise CheckpointError(f"checkpoint {directory}: sha256 of {entry['file']} is {actual}, manifest says "
+                              f"{entry.get('sha256')!r} (altered or partially written adapters)")
+    return str(path), [str(name) for name in entry["encoders"]]
+
+
+def with_checkpoint_adapters(cfg: ProfileConfig, manifest: dict[str, Any], directory: Path | str) -> ProfileConfig:
+    """`cfg` with the encoders the checkpoint tuned reading its adapter file."""
+    path, names = adapter_file(manifest, directory)
+    try:
+        return cfg.with_adapters(path, names)
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {directory}: {exc}") from exc
 
 
 def load_into(net: RedHeartNet, state: dict[str, torch.Tensor], directory: Path | str) -> None:

@@ -81,6 +81,7 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2, data_
     manifest = ckpt.read_manifest(checkpoint)
     cfg = get_profile(str(manifest.get("profile")))
     state, manifest = ckpt.load_checkpoint(checkpoint, cfg)
+    frozen_cfg, cfg = cfg, ckpt.with_checkpoint_adapters(cfg, manifest, checkpoint)  # tuned encoders as in training
     training = manifest.get("training")
     if not isinstance(training, dict):
         raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by training.train")
@@ -91,9 +92,10 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2, data_
     if corpus.fingerprint() != training["data_fingerprint"]:
         raise MetricsMismatch(f"checkpoint {checkpoint}: the rebuilt corpus differs from the one it was trained on")
     features = encode(cfg, corpus.parts, torch.device(device), num_threads)
+    frozen = None if cfg is frozen_cfg else encode(frozen_cfg, corpus.parts, torch.device(device), num_threads)
     net = RedHeartNet(cfg)
     ckpt.load_into(net, state, checkpoint)
-    return manifest, evaluate(net, corpus, features)
+    return manifest, evaluate(net, corpus, features, frozen)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,12 @@
 """`python -m training.train --profile small --out checkpoints/small [--preset demo] [--data-dir D]`
 
 Multi-task training of our own modules (fusion, backbone, task heads, analyzers,
-auxiliary) over FROZEN encoders whose outputs are cached on disk
-(`training.data.encode`), so every epoch after the first encoding is cheap.
+auxiliary) over encoders whose outputs are cached on disk (`training.data.encode`), so every
+epoch after the first encoding is cheap. The encoders are frozen while the network trains. A
+preset with `tune_layers` first tunes their top layers on the human-labeled rows
+(`training.tune`, stage 1: LoRA factors written to `OUT/encoder_adapters.safetensors`), and
+the corpus is then encoded with the factors merged; the baselines of the model card still
+read the frozen encoders' vectors.
 
 Losses, per row and only where the row has a target (masks); each term is the mean over
 the batch's rows that have its target:
@@ -62,6 +66,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -74,6 +79,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline import weights as ckpt
+from pipeline.adapters import ADAPTER_FILE
 from pipeline.config import ProfileConfig, get_profile
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
 from schemas import labels as L
@@ -100,6 +106,7 @@ from training.data.metrics import (
 )
 from training.calibration import CERTAINTY_KEY, calibrate
 from training.lexical import pretrain_lexical
+from training.tune import tune_encoders
 
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
@@ -373,7 +380,7 @@ def selection_grid(preset: Preset) -> dict[str, tuple[Any, ...]]:
     return HUMAN_SELECTION_GRID if preset.human_sets else SELECTION_GRID
 
 
-# How a corpus's parts become encoder features: `encode_corpus` (frozen encoders, cached on disk);
+# How a corpus's parts become encoder features: `encode_corpus` (encoders as the profile says, cached on disk);
 # tests pass a stand-in with the same signature to train without loading a model.
 Encode = Callable[..., list[np.ndarray]]
 
@@ -396,7 +403,9 @@ def select(profile: str, preset_name: str, seed: int, device: str, num_threads: 
     cfg = get_profile(profile)
     preset = _preset(preset_name, epochs)
     corpus = build_corpus(preset, data_dir=data_dir)
-    features = encode(cfg, corpus.parts, torch.device(device), num_threads)
+    with tempfile.TemporaryDirectory(prefix="redheart-select-") as adapters_dir:
+        cfg, _ = tuned_profile(cfg, corpus, preset, seed, Path(adapters_dir), device)
+        features = encode(cfg, corpus.parts, torch.device(device), num_threads)
     grid = selection_grid(preset)
     human = bool(preset.human_sets)
     names = list(grid)
@@ -537,6 +546,24 @@ def pretrained_lexical(cfg: ProfileConfig, preset: Preset, data_dir: Path | None
     return pretrain_lexical(cfg.lexical, data_dir, preset.human_sets, seed, preset.lexical_rows)
 
 
+def tuned_profile(cfg: ProfileConfig, corpus: Corpus, preset: Preset, seed: int, out: Path, device: str,
+                  state: dict[str, Any] | None = None) -> tuple[ProfileConfig, dict[str, Any] | None]:
+    """Stage 1 (`training.tune`) for a preset that tunes its encoders: the profile reading the
+    adapter file written to `out`, and its manifest entry; `cfg` and None for one that does not.
+    A resumed run (`state`) reuses the file its first run wrote, if it is still the same file."""
+    if not preset.tune_layers:
+        return cfg, None
+    if not preset.human_sets:
+        raise ValueError(f"preset {preset.name!r}: tune_layers needs human-labeled data (tuning reads only those rows)")
+    entry = (state or {}).get("extra", {}).get(ckpt.ADAPTERS_KEY)
+    if entry is not None:
+        path = out / ADAPTER_FILE
+        if not path.is_file() or ckpt.sha256_file(path) != entry["sha256"]:
+            raise ValueError(f"--resume: {path} is missing or differs from the run's; start again without --resume")
+        return cfg.with_adapters(str(path), entry["encoders"]), entry
+    return tune_encoders(cfg, corpus, preset, seed, out, torch.device(device))
+
+
 def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labels_file: Path | None,
         device: str, num_threads: int, epochs: int | None = None, data_dir: Path | None = None,
         encode: Encode = encode_corpus) -> dict[str, Any]:
@@ -546,11 +573,12 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
     cfg: ProfileConfig = get_profile(profile)
     preset = _preset(preset_name, epochs)
     corpus = build_corpus(preset, labels_file, data_dir=data_dir)
+    state = _resume_state(out, corpus, seed, preset) if resume else None
+    cfg, adapters = tuned_profile(cfg, corpus, preset, seed, out, device, state)
     features = encode(cfg, corpus.parts, torch.device(device), num_threads)
     net = RedHeartNet(cfg)
     optimizer, start_epoch, history = None, 0, []
-    if resume:
-        state = _resume_state(out, corpus, seed, preset)
+    if state is not None:
         net.load_state_dict(state["net"])
         optimizer = make_optimizer(net, preset, encoder_balance(corpus, features)[0] if preset.balance_encoders else None)
         optimizer.load_state_dict(state["optimizer"])
@@ -561,13 +589,19 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
         if lexical is not None:
             net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
     history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history,
-                           extra_state={"lexical_pretraining": lexical_record})
+                           extra_state={"lexical_pretraining": lexical_record, ckpt.ADAPTERS_KEY: adapters})
     calibration = calibrate(net, corpus, features)
-    metrics = evaluate(net, corpus, features)
+    # the baselines read the frozen encoders' vectors (cached by any earlier run over frozen encoders)
+    frozen = None if adapters is None else encode(get_profile(profile), corpus.parts, torch.device(device), num_threads)
+    metrics = evaluate(net, corpus, features, frozen)
     extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started,
                            data_dir)
     extra["training"]["lexical_pretraining"] = lexical_record
     extra["training"]["calibration"] = calibration
+    if adapters is not None:
+        extra[ckpt.ADAPTERS_KEY] = adapters
+    elif (out / ADAPTER_FILE).is_file():
+        (out / ADAPTER_FILE).unlink()  # a stale adapter file of an earlier run must not ship
     return ckpt.save_checkpoint(net, cfg, out, extra)
 
 

@@ -1,5 +1,6 @@
 """`pipeline/` is what serving loads and nothing else: importing the network and the worker
-never imports `training` (train/eval, training data, labeling functions)."""
+never imports `training` (train/eval, training data, labeling functions), nor `peft` (tuned
+encoder layers are merged by `pipeline.adapters` itself)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_importing_pipeline_and_worker_leaves_training_out_of_sys_modules() -> N
     code = (
         "import json, sys, torch; torch.set_num_threads(1)\n"
         "import pipeline, worker.driver\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'training')))"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('training', 'peft'))))"
     )
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

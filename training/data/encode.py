@@ -1,7 +1,8 @@
 """Encoder outputs cached on disk, so epochs (and `training.eval`) never re-encode.
 
 One `.npy` per (encoder, dataset): `<cache>/encodings/<encoder>/<dataset>-<key>.npy`,
-where `key` hashes the encoder's name and location and every text in order. A changed
+where `key` hashes the encoder's name and location (and its adapter file's sha256, for an
+encoder with tuned layers) and every text in order. A changed
 text, order or encoder gives another file; a stale file can never be read for new
 texts. The cache root is `$REDHEART_CACHE_DIR`, else `$XDG_CACHE_HOME/redheart`, else
 `~/.cache/redheart` (outside the repository, so nothing large lands in git).
@@ -29,6 +30,7 @@ from tqdm import tqdm
 
 from pipeline.config import EncoderSpec, ProfileConfig
 from pipeline.encoders import Encoder
+from pipeline.weights import sha256_file
 
 BATCH = 64
 
@@ -43,6 +45,8 @@ def cache_root() -> Path:
 
 def cache_path(root: Path, spec: EncoderSpec, dataset: str, texts: list[str]) -> Path:
     digest = hashlib.sha256(f"{spec.name}\0{spec.kind}\0{spec.id_or_path}\0{spec.max_tokens}".encode())
+    if spec.adapter is not None:  # tuned layers are another encoder: their file's bytes are in the key
+        digest.update(b"adapter\0" + bytes.fromhex(sha256_file(Path(spec.adapter))))
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")

