@@ -165,6 +165,8 @@ def adapter_file(manifest: dict[str, Any], directory: Path | str) -> tuple[str |
         return None, []
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not isinstance(entry.get("encoders"), list):
         raise CheckpointError(f"checkpoint {directory}: manifest {ADAPTERS_KEY!r} needs 'file', 'sha256' and 'encoders'")
+    if Path(entry["file"]).name != entry["file"]:
+        raise CheckpointError(f"checkpoint {directory}: adapter file {entry['file']!r} must be a file in the checkpoint")
     path = Path(directory) / entry["file"]
     if not path.is_file():
         raise CheckpointError(f"checkpoint {directory}: adapter file {entry['file']} is missing")

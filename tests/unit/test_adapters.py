@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 from pipeline.adapters import TARGETS, key, merge_adapters, read_adapters
 from pipeline.config import PACKAGE_PREFIX, EncoderSpec, get_profile
 from pipeline.encoders import build_encoder
-from pipeline.errors import ModelLoadError
+from pipeline.errors import CheckpointError, ModelLoadError
+from pipeline.weights import ADAPTERS_KEY, adapter_file
 from training.data.encode import cache_path
 
 
@@ -98,3 +99,12 @@ def test_encodings_of_a_tuned_encoder_are_cached_apart(tmp_path: Path) -> None:
     keys = {cache_path(tmp_path, s, "part", texts) for s in (spec, *(EncoderSpec(**{**spec.__dict__, "adapter": str(p)})
                                                                        for p in (a, b)))}
     assert len(keys) == 3
+
+
+def test_a_manifest_names_its_adapter_file_inside_the_checkpoint(tmp_path: Path) -> None:
+    assert adapter_file({}, tmp_path) == (None, [])
+    for entry, message in (({"file": "../a.safetensors", "sha256": "", "encoders": []}, "must be a file in"),
+                           ({"file": 3}, "needs 'file'"),
+                           ({"file": "a.safetensors", "sha256": "", "encoders": ["minilm"]}, "is missing")):
+        with pytest.raises(CheckpointError, match=message):
+            adapter_file({ADAPTERS_KEY: entry}, tmp_path)
