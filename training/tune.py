@@ -181,11 +181,14 @@ def tune_encoder(encoder: Encoder, corpus: Corpus, preset: Preset, seed: int) ->
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - 0.9 * step / max(1, steps))
     # The reader alone first (one pass over the frozen layers' vectors), so the factors start from a
     # reader that already points somewhere; its accuracy then is the record's "frozen" figure.
+    rng_state = torch.random.get_rng_state()  # restored below: tuning leaves the caller's RNG as it found it
     before = _warm_reader(model, corpus, train, seed)
     accuracy_before = _accuracy(model, corpus, val)
     history = []
     for epoch in range(preset.tune_epochs):
         model.train()
+        # the tuned layers' dropout masks: drawn from the seed and the epoch, never from the caller's RNG
+        torch.manual_seed(seed * 1000 + epoch)
         order = np.random.default_rng([seed, 1 + epoch]).permutation(len(train))
         losses = []
         for b in tqdm(order, desc=f"tune {encoder.name}: epoch {epoch + 1}/{preset.tune_epochs}", unit="batch", leave=False):
@@ -199,6 +202,7 @@ def tune_encoder(encoder: Encoder, corpus: Corpus, preset: Preset, seed: int) ->
             losses.append(float(loss.detach()))
         history.append(round(float(np.mean(losses)), 5))
     model.eval()
+    torch.random.set_rng_state(rng_state)
     factors: dict[str, torch.Tensor] = {}
     for i in range(cut, n_layers):
         layer = peft_model.base_model.model.encoder.layer[i]

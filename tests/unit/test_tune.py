@@ -62,6 +62,16 @@ def test_tuning_lowers_the_loss_and_records_what_it_did(minilm_tuned: tuple) -> 
     assert tuned.encoders[0].adapter == str(out / ADAPTER_FILE) and cfg.encoders[0].adapter is None
 
 
+def test_tuning_is_determined_by_the_seed_not_by_the_callers_random_state(minilm_tuned: tuple,
+                                                                           tmp_path: Path) -> None:
+    cfg, _, entry, _ = minilm_tuned
+    torch.manual_seed(12345)  # whatever the caller drew before, the factors are the seed's
+    before = torch.random.get_rng_state()
+    _, again = tune_encoders(cfg, authored_corpus(), PRESET, seed=3, out=tmp_path, device=CPU)
+    assert again["sha256"] == entry["sha256"]
+    assert torch.equal(torch.random.get_rng_state(), before)  # and the caller's random state is left as it was
+
+
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_the_merged_encoder_is_the_network_that_was_tuned(minilm_tuned: tuple) -> None:
     """The factors, merged by `pipeline.adapters`, give what peft's LoRA layers compute with them."""
