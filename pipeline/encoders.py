@@ -61,16 +61,23 @@ def masked_mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torc
 BUCKET_BOUNDS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 
 
-def _padded(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded `input_ids`, `attention_mask` and all-zero `token_type_ids` of token rows."""
-    width = max((len(r) for r in rows), default=0)
+def right_padded(rows: list[Any], pad_id: int, multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Token rows as `[N, width]` ids padded on the right with `pad_id`, and their attention
+    mask; `width` is the longest row rounded up to `multiple` (0 for no rows)."""
+    width = -(-max((len(r) for r in rows), default=0) // multiple) * multiple
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, r in enumerate(rows):
         ids[i, : len(r)] = r
         mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def _first_window_inputs(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """`right_padded` rows as a BERT forward's inputs (`token_type_ids` all 0: one text each)."""
+    ids, mask = right_padded(rows, pad_id)
     return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
-            "token_type_ids": torch.zeros((len(rows), width), dtype=torch.long)}
+            "token_type_ids": torch.zeros(ids.shape, dtype=torch.long)}
 
 
 def length_buckets(lengths: list[int], bounds: tuple[int, ...] = BUCKET_BOUNDS) -> list[list[int]]:
@@ -260,13 +267,7 @@ class TransformersEncoder(Encoder):
         if missing:
             for i, encoding in zip(missing, self._counter.encode_batch([texts[i] for i in missing])):
                 rows[i] = encoding.ids
-        lengths = [len(ids) for ids in rows]
-        width = -(-max(lengths) // self._pad_multiple) * self._pad_multiple
-        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, (ids, n) in enumerate(zip(rows, lengths)):
-            input_ids[i, :n] = ids
-            mask[i, :n] = 1
+        input_ids, mask = right_padded(rows, self._pad_id, self._pad_multiple)
         out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
         if self._with_type_ids:
             out["token_type_ids"] = torch.from_numpy(np.where(mask == 1, 0, self._pad_type_id).astype(np.int64))
@@ -310,7 +311,7 @@ class TransformersEncoder(Encoder):
         `max_tokens` tokens, the closing special token kept, right-padded (ids, mask, types)."""
         rows = [e.ids if len(e.ids) <= max_tokens else [*e.ids[: max_tokens - 1], e.ids[-1]]
                 for e in self._counter.encode_batch(texts)]
-        return _padded(rows, self._pad_id)
+        return _first_window_inputs(rows, self._pad_id)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The vector `forward` serves, from the last hidden states of one window per text."""
@@ -424,12 +425,7 @@ class TorchE5Encoder(Encoder):
             for w in e5_torch.windows(content, self.max_positions):
                 wins.append([self.tokenizer.bos, *w, self.tokenizer.eos])
                 owner.append(i)
-        width = max((len(w) for w in wins), default=0)
-        ids = np.full((len(wins), width), self.tokenizer.pad, dtype=np.int64)
-        mask = np.zeros((len(wins), width), dtype=np.int64)
-        for j, w in enumerate(wins):
-            ids[j, : len(w)] = w
-            mask[j, : len(w)] = 1
+        ids, mask = right_padded(wins, self.tokenizer.pad)
         return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask),
                 "owner": torch.tensor(owner, dtype=torch.long), "n": len(texts)}
 
@@ -458,7 +454,7 @@ class TorchE5Encoder(Encoder):
         `max_tokens - 2` content tokens, </s>, right-padded (ids, mask, types)."""
         t = self.tokenizer
         rows = [[t.bos, *ids[: max_tokens - 2], t.eos] for ids in t.content_ids(texts)]
-        return _padded(rows, t.pad)
+        return _first_window_inputs(rows, t.pad)
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The vector `forward` serves for a one-window text, from its last hidden states."""
