@@ -53,9 +53,10 @@ from training.data import authored_set
 from training.data.dataset import Corpus, Preset
 
 TUNE_TOKENS = 128  # tokens of a row that tuning reads (its first window)
+ALPHA_PER_RANK = 2  # LoRA alpha = 2 x rank, so the merged scale alpha / rank is 2 at any rank
 BATCH = 32
 LR = 1e-3
-VALIDATION_ROWS = 600  # per emotion-labeled set: the reader's accuracy before and after tuning
+VALIDATION_ROWS = 600  # per set, of its rows with an emotion: the reader's accuracy before and after tuning
 
 
 def tuning_rows(corpus: Corpus, preset: Preset, seed: int, split: str = "train", cap: int | None = None) -> np.ndarray:
@@ -162,14 +163,15 @@ def tune_encoder(encoder: Encoder, corpus: Corpus, preset: Preset, seed: int) ->
     cut = n_layers - preset.tune_layers
     train = _bottom(encoder, bert, cut, _batches(encoder, corpus.texts, tuning_rows(corpus, preset, seed)),
                     f"tune {encoder.name}: bottom layers")
-    val = _bottom(encoder, bert, cut, _batches(encoder, corpus.texts, tuning_rows(corpus, preset, seed, "val", VALIDATION_ROWS)),
-                  f"tune {encoder.name}: validation")
+    val_rows = tuning_rows(corpus, preset, seed, "val", VALIDATION_ROWS)
+    val_rows = val_rows[corpus.human_emotion_mask[val_rows]]  # only these are scored (`_accuracy`)
+    val = _bottom(encoder, bert, cut, _batches(encoder, corpus.texts, val_rows), f"tune {encoder.name}: validation")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # peft asks transformers a deprecated question
             peft_model = get_peft_model(bert, LoraConfig(
-                r=preset.tune_rank, lora_alpha=2 * preset.tune_rank, lora_dropout=0.0, target_modules=list(TARGETS),
+                r=preset.tune_rank, lora_alpha=ALPHA_PER_RANK * preset.tune_rank, lora_dropout=0.0, target_modules=list(TARGETS),
                 layers_to_transform=list(range(cut, n_layers)), layers_pattern="layer"))
         model = _TopLayers(encoder, peft_model.base_model.model.encoder.layer[cut:])
     model.requires_grad_(False)
@@ -182,6 +184,7 @@ def tune_encoder(encoder: Encoder, corpus: Corpus, preset: Preset, seed: int) ->
     # The reader alone first (one pass over the frozen layers' vectors), so the factors start from a
     # reader that already points somewhere; its accuracy then is the record's "frozen" figure.
     rng_state = torch.random.get_rng_state()  # restored below: tuning leaves the caller's RNG as it found it
+    model.eval()  # peft leaves the wrapped layers in training mode: no dropout (unseeded) while warming and scoring
     before = _warm_reader(model, corpus, train, seed)
     accuracy_before = _accuracy(model, corpus, val)
     history = []
@@ -259,11 +262,11 @@ def tune_encoders(cfg: ProfileConfig, corpus: Corpus, preset: Preset, seed: int,
     out.mkdir(parents=True, exist_ok=True)
     path = out / ADAPTER_FILE
     tmp = out / (ADAPTER_FILE + ".tmp")
-    save_file(factors, str(tmp), metadata={"scale": repr(2.0), "rank": str(preset.tune_rank)})
+    save_file(factors, str(tmp), metadata={"scale": repr(float(ALPHA_PER_RANK)), "rank": str(preset.tune_rank)})
     tmp.replace(path)
     names = [spec.name for spec in specs]
     entry = {"file": ADAPTER_FILE, "sha256": sha256_file(path), "encoders": names, "rank": preset.tune_rank,
              "languages": list(preset.tune_langs) or "all",
-             "alpha": 2 * preset.tune_rank, "targets": list(TARGETS), "tokens": TUNE_TOKENS, "batch": BATCH, "lr": LR,
+             "alpha": ALPHA_PER_RANK * preset.tune_rank, "targets": list(TARGETS), "tokens": TUNE_TOKENS, "batch": BATCH, "lr": LR,
              "epochs": preset.tune_epochs, "per_encoder": records, "seconds": round(time.perf_counter() - started, 1)}
     return cfg.with_adapters(str(path), names), entry
