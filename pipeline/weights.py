@@ -36,6 +36,21 @@ FORMAT_VERSION = 1
 RESERVED_KEYS = frozenset({"format_version", "profile", "encoders", "labels", "sha256", "weights_file", "parameter_counts"})
 
 
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path | str, metadata: dict[str, str]) -> None:
+    """Write a safetensors file whose bytes depend only on its content, atomically.
+
+    safetensors serialises the metadata from a hash map in a random order per call, so a file
+    with two metadata keys differs in bytes (and in the sha256 its manifest vouches for) from
+    one saved from the very same tensors a moment later; one key keeps a seeded run's files,
+    and their sha256, identical."""
+    if len(metadata) > 1:
+        raise ValueError(f"one metadata key at most (got {sorted(metadata)}): more are written in random order")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -74,7 +89,7 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(weights), metadata={"profile": cfg.name, "format_version": str(FORMAT_VERSION)})
+    save_tensors(state, weights, metadata={"profile": cfg.name})  # the format version is the manifest's
     manifest = {
         "format_version": FORMAT_VERSION,
         "profile": cfg.name,

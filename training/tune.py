@@ -28,7 +28,7 @@ human validation rows after its one warm-up pass over the frozen layers and afte
 reader trains longer in the second, so the difference bounds what tuning bought from above) goes
 to the manifest's `encoder_adapters`.
 Deterministic for a seed on one machine and thread count: fixed row choice, batches, LoRA
-initialization and order.
+initialization, dropout masks and order, and the file's very bytes (`pipeline.weights.save_tensors`).
 """
 
 from __future__ import annotations
@@ -40,14 +40,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
 from pipeline.adapters import ADAPTER_FILE, TARGETS, bert_of, key
 from pipeline.config import ProfileConfig
 from pipeline.encoders import Encoder, build_encoder
-from pipeline.weights import sha256_file
+from pipeline.weights import save_tensors, sha256_file
 from schemas import labels as L
 from training.data import authored_set
 from training.data.dataset import Corpus, Preset
@@ -261,9 +260,7 @@ def tune_encoders(cfg: ProfileConfig, corpus: Corpus, preset: Preset, seed: int,
         del encoder
     out.mkdir(parents=True, exist_ok=True)
     path = out / ADAPTER_FILE
-    tmp = out / (ADAPTER_FILE + ".tmp")
-    save_file(factors, str(tmp), metadata={"scale": repr(float(ALPHA_PER_RANK)), "rank": str(preset.tune_rank)})
-    tmp.replace(path)
+    save_tensors(factors, path, metadata={"scale": repr(float(ALPHA_PER_RANK))})  # the rank is the factors' shape
     names = [spec.name for spec in specs]
     entry = {"file": ADAPTER_FILE, "sha256": sha256_file(path), "encoders": names, "rank": preset.tune_rank,
              "languages": list(preset.tune_langs) or "all",

@@ -251,6 +251,17 @@ def test_checkpoint_round_trip(saved, pipe):
     assert ours != untrained
 
 
+def test_saving_the_same_weights_again_gives_the_same_bytes(saved, tmp_path):
+    """A seeded run's checkpoint id is its weights' sha256, so identical weights must give an
+    identical file (safetensors writes several metadata keys in a random order per call)."""
+    directory, net = saved
+    cfg = get_profile("small")
+    ids = {ckpt.save_checkpoint(net, cfg, tmp_path / str(i), {})["sha256"] for i in range(8)}
+    assert ids == {ckpt.sha256_file(directory / "model.safetensors")}
+    with pytest.raises(ValueError, match="one metadata key"):
+        ckpt.save_tensors({"w": torch.zeros(2)}, tmp_path / "x.safetensors", {"a": "1", "b": "2"})
+
+
 def _copy(saved, tmp_path) -> Path:
     directory = tmp_path / "copy"
     directory.mkdir()
