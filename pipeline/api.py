@@ -142,7 +142,7 @@ class Pipeline:
         self.device = device
         self.manifest = manifest
         self.trained: bool = manifest is not None
-        self.checkpoint_id: str | None = manifest["sha256"] if manifest is not None else None
+        self.checkpoint_id: str | None = ckpt.checkpoint_id(manifest) if manifest is not None else None
 
     @property
     def profile(self) -> str:

@@ -192,6 +192,16 @@ def adapter_file(manifest: dict[str, Any], directory: Path | str) -> tuple[str |
     return str(path), [str(name) for name in entry["encoders"]]
 
 
+def checkpoint_id(manifest: dict[str, Any]) -> str:
+    """What results name the checkpoint by (`model.checkpoint_id`, and the worker's result cache
+    key): the weights' sha256, or, where the checkpoint also tunes encoder layers, the sha256 of
+    both files' sha256s, since the same network weights over other adapters answer differently."""
+    entry = manifest.get(ADAPTERS_KEY)
+    if not isinstance(entry, dict):
+        return str(manifest["sha256"])
+    return hashlib.sha256(f"{manifest['sha256']}+{entry['sha256']}".encode()).hexdigest()
+
+
 def with_checkpoint_adapters(cfg: ProfileConfig, manifest: dict[str, Any], directory: Path | str) -> ProfileConfig:
     """`cfg` with the encoders the checkpoint tuned reading its adapter file."""
     path, names = adapter_file(manifest, directory)

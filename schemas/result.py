@@ -264,7 +264,7 @@ class Temporal(Strict):
 class ModelInfo(Strict):
     profile: str
     mode: str
-    checkpoint_id: str | None = Field(description="sha256 of the weights, or null when untrained")
+    checkpoint_id: str | None = Field(description="sha256 of the weights (with tuned encoder layers: of the weights' and the adapters' sha256s), or null when untrained")
     version: str = Field(description="worker/package version")
     trained: bool
 

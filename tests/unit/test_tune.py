@@ -148,6 +148,10 @@ def test_a_checkpoint_with_tuned_encoders_loads_evaluates_and_refuses_tampering(
 
     result = pipe.analyze([InputEvent(event_id="e1", stream_id="s", text=text[0])])[0]
     assert set(result.analysis.emotion.emotions) == set(L.EMOTIONS)
+    # results name the weights and the adapters: the same network over other factors is another model
+    manifest = ckpt.read_manifest(out)
+    assert pipe.checkpoint_id == ckpt.checkpoint_id(manifest) != manifest["sha256"]  # results' model.checkpoint_id
+    assert ckpt.checkpoint_id(manifest | {ckpt.ADAPTERS_KEY: entry | {"sha256": "0" * 64}}) != pipe.checkpoint_id
     # an altered or missing adapter file is refused before anything loads
     path = out / ADAPTER_FILE
     original = path.read_bytes()
