@@ -152,8 +152,11 @@ def supervision(corpus: Corpus) -> dict[str, str]:
             "human labels where they exist — "
             + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
             + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
-            "weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on rows "
-            "without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)" + extra
+            + ("weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on rows "
+               "without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)"
+               if corpus.weak_emotion else
+               "no weak labels: rows without a human emotion label train only the positive mass (Preset.weak_emotion)")
+            + extra
         )
     else:
         emotion_src = (
