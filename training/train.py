@@ -136,6 +136,16 @@ LEXICAL_LR_SCALE: dict[str, float] = {"pretrained": 0.0, "scratch": 3.0}
 CERTAINTY_WEIGHT = 0.5
 
 
+def _weak_emotion_source(langs: tuple[str, ...]) -> str:
+    rows = "rows without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)"
+    if set(langs) >= {"en", "ko"}:
+        return f"weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on {rows}"
+    if not langs:
+        return f"no weak labels: {rows} train only the positive mass (Preset.weak_emotion_langs)"
+    return (f"weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on the "
+            f"{'/'.join(langs)} {rows}; the others train only the positive mass (Preset.weak_emotion_langs)")
+
+
 def supervision(corpus: Corpus) -> dict[str, str]:
     """Per output of the network: what trained it (written to the manifest)."""
     user = any(p.name == "user_labels" for p in corpus.parts)
@@ -152,11 +162,7 @@ def supervision(corpus: Corpus) -> dict[str, str]:
             "human labels where they exist — "
             + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
             + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
-            + ("weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on rows "
-               "without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)"
-               if corpus.weak_emotion else
-               "no weak labels: rows without a human emotion label train only the positive mass (Preset.weak_emotion)")
-            + extra
+            + _weak_emotion_source(corpus.weak_emotion_langs) + extra
         )
     else:
         emotion_src = (

@@ -391,22 +391,26 @@ def test_run_and_eval_reproduce_the_human_metrics(data_dir: Path, tmp_path: Path
         eval_mod.recompute(out, num_threads=1, data_dir=other, encode=fake_encode)
 
 
-def test_without_weak_emotion_only_humans_teach_the_categories(data_dir: Path, tmp_path: Path, no_env_data_dir: None,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """`Preset.weak_emotion=False`: no row without a human emotion label gets a category target,
-    the sentiment targets are those of the weak preset, and a run still trains and evaluates."""
+def test_weak_emotion_categories_only_for_the_presets_languages(data_dir: Path, tmp_path: Path, no_env_data_dir: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Preset.weak_emotion_langs`: a row without a human emotion label gets a weak category target
+    only in the languages named; the sentiment targets are those of the default preset, and a run
+    with none still trains and evaluates."""
     weak = build_corpus(TINY, data_dir=data_dir)
-    preset = replace(TINY, name="tiny-human-noweak", weak_emotion=False)
-    corpus = build_corpus(preset, data_dir=data_dir)
-    assert weak.masks[EMOTION_KEY].any() and not corpus.masks[EMOTION_KEY].any()
-    assert np.array_equal(corpus.pos_target, weak.pos_target, equal_nan=True)
-    assert np.array_equal(corpus.human_emotion_mask, weak.human_emotion_mask)
-    for key in SUPERVISED[1:]:  # the heads without human data keep their weak targets
-        assert np.array_equal(corpus.masks[key], weak.masks[key])
+    for langs in ((), ("ko",)):
+        preset = replace(TINY, name="tiny-human-weak-" + "-".join(langs), weak_emotion_langs=langs)
+        corpus = build_corpus(preset, data_dir=data_dir)
+        kept = np.isin(corpus.langs, langs)
+        assert np.array_equal(corpus.masks[EMOTION_KEY], weak.masks[EMOTION_KEY] & kept)
+        assert np.array_equal(corpus.pos_target, weak.pos_target, equal_nan=True)
+        assert np.array_equal(corpus.human_emotion_mask, weak.human_emotion_mask)
+        for key in SUPERVISED[1:]:  # the heads without human data keep their weak targets
+            assert np.array_equal(corpus.masks[key], weak.masks[key])
+    assert (weak.masks[EMOTION_KEY] & (weak.langs == "ko")).any() and (weak.masks[EMOTION_KEY] & (weak.langs == "en")).any()
     monkeypatch.setitem(PRESETS, preset.name, preset)
     out = tmp_path / "ckpt"
     manifest = train_mod.run("small", out, preset.name, seed=2, resume=False, labels_file=None, device="cpu",
                              num_threads=1, epochs=2, data_dir=data_dir, encode=fake_encode)
-    assert "no weak labels" in manifest["supervision"][EMOTION_KEY]
+    assert "only on the ko rows" in manifest["supervision"][EMOTION_KEY]
     stored, fresh = eval_mod.recompute(out, num_threads=1, encode=fake_encode)
     assert eval_mod.first_difference(stored["metrics"], fresh) is None

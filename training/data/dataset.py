@@ -89,9 +89,10 @@ class Preset:
     human_eval_rows: int | None = None
     # Weight of the soft cross-entropy to the human emotion distribution (the weak one has 1.0).
     human_emotion_weight: float = 1.0
-    # Whether rows without a human emotion label (tweets, reviews, NSMC reviews, templates) learn the
-    # labeling functions' emotion categories; their sentiment trains the positive mass either way.
-    weak_emotion: bool = True
+    # The languages whose rows without a human emotion label (tweets, reviews, NSMC reviews, templates)
+    # learn the labeling functions' emotion categories; the sentiment of every row trains the positive
+    # mass either way. `full` keeps them for Korean only (docs/BENCHMARKS.md, "Weak emotion labels").
+    weak_emotion_langs: tuple[str, ...] = ("en", "ko")
     # Training rows per used set that pretrain the lexical encoder (`training.lexical`): None = every
     # training row (it costs no encoding), n = n rows by row-id hash (`human_subset`).
     lexical_rows: int | None = None
@@ -287,7 +288,7 @@ class Corpus:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     dropped_templates: int = 0
-    weak_emotion: bool = True  # `Preset.weak_emotion`: rows without a human emotion label learn weak categories
+    weak_emotion_langs: tuple[str, ...] = ("en", "ko")  # `Preset.weak_emotion_langs`
     text_present: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     # modality name -> (scaled features `[N, width]`, present `[N]`), for modalities some row has
     modal: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -549,7 +550,8 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     every set also get the weak targets of the outputs without human data (Bentham, regret,
     SURD, cultural, utility); validation and test rows get no weak target (they only score)."""
     parts, dropped, provenance = build_parts(preset, labels_file, split_seed, data_dir)
-    corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance, weak_emotion=preset.weak_emotion)
+    corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance,
+                    weak_emotion_langs=preset.weak_emotion_langs)
     n = sum(len(p.texts) for p in parts)
     targets = {k: np.zeros((n, len(OUTPUT_LABELS[k])), dtype=np.float32) for k in SUPERVISED}
     masks = {k: np.zeros(n, dtype=bool) for k in SUPERVISED}
@@ -560,7 +562,8 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     for part in parts:
         for i, text in enumerate(part.texts):
             if part.human is not None:
-                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, preset.weak_emotion)
+                _human_targets(part, i, row, targets, masks, human_emotion, human_mask,
+                               part.langs[i] in preset.weak_emotion_langs)
                 row += 1
                 continue
             weak = label(text)
@@ -576,7 +579,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
                 emotion = _weak_emotion_target(weak.emotion, part.sentiment3[i])
                 if emotion is not None:
                     targets[EMOTION_KEY][row] = emotion
-                    masks[EMOTION_KEY][row] = preset.weak_emotion
+                    masks[EMOTION_KEY][row] = part.langs[i] in preset.weak_emotion_langs
                 elif np.isnan(pos_target[row]) and weak.valence is not None:
                     pos_target[row] = 0.5 + 0.5 * KO_LEXICON_STRENGTH * weak.valence
             row += 1
