@@ -147,8 +147,9 @@ def _weak_emotion_source(parts: tuple[str, ...] | None) -> str:
             f"(Preset.weak_emotion_parts)")
 
 
-def supervision(corpus: Corpus) -> dict[str, str]:
-    """Per output of the network: what trained it (written to the manifest)."""
+def supervision(corpus: Corpus, weak_emotion_parts: tuple[str, ...] | None) -> dict[str, str]:
+    """Per output of the network: what trained it (written to the manifest); `weak_emotion_parts`
+    is the preset's (`Preset.weak_emotion_parts`)."""
     user = any(p.name == "user_labels" for p in corpus.parts)
     extra = "; plus the user's --labels rows where labeled" if user else ""
     train = corpus.split == "train"
@@ -163,7 +164,7 @@ def supervision(corpus: Corpus) -> dict[str, str]:
             "human labels where they exist — "
             + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
             + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
-            + _weak_emotion_source(corpus.weak_emotion_parts) + extra
+            + _weak_emotion_source(weak_emotion_parts) + extra
         )
     else:
         emotion_src = (
@@ -539,7 +540,7 @@ def manifest_extra(corpus: Corpus, preset: Preset, seed: int, metrics: dict[str,
             "seconds": round(seconds, 1),
             "code_version": code_version(),
         },
-        "supervision": supervision(corpus),
+        "supervision": supervision(corpus, preset.weak_emotion_parts),
         "metrics": metrics,
     }
 

@@ -288,7 +288,6 @@ class Corpus:
     targets: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     dropped_templates: int = 0
-    weak_emotion_parts: tuple[str, ...] | None = None  # `Preset.weak_emotion_parts`
     text_present: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
     # modality name -> (scaled features `[N, width]`, present `[N]`), for modalities some row has
     modal: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -555,8 +554,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     every set also get the weak targets of the outputs without human data (Bentham, regret,
     SURD, cultural, utility); validation and test rows get no weak target (they only score)."""
     parts, dropped, provenance = build_parts(preset, labels_file, split_seed, data_dir)
-    corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance,
-                    weak_emotion_parts=preset.weak_emotion_parts)
+    corpus = Corpus(parts, dropped_templates=dropped, human_provenance=provenance)
     n = sum(len(p.texts) for p in parts)
     targets = {k: np.zeros((n, len(OUTPUT_LABELS[k])), dtype=np.float32) for k in SUPERVISED}
     masks = {k: np.zeros(n, dtype=bool) for k in SUPERVISED}
@@ -565,9 +563,10 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
     pos_target = np.concatenate([p.pos_target for p in parts])
     row = 0
     for part in parts:
+        weak_emotion = weak_categories(preset, part.name)
         for i, text in enumerate(part.texts):
             if part.human is not None:
-                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, weak_categories(preset, part.name))
+                _human_targets(part, i, row, targets, masks, human_emotion, human_mask, weak_emotion)
                 row += 1
                 continue
             weak = label(text)
@@ -583,7 +582,7 @@ def build_corpus(preset: Preset, labels_file: Path | None = None, split_seed: in
                 emotion = _weak_emotion_target(weak.emotion, part.sentiment3[i])
                 if emotion is not None:
                     targets[EMOTION_KEY][row] = emotion
-                    masks[EMOTION_KEY][row] = weak_categories(preset, part.name)
+                    masks[EMOTION_KEY][row] = weak_emotion
                 elif np.isnan(pos_target[row]) and weak.valence is not None:
                     pos_target[row] = 0.5 + 0.5 * KO_LEXICON_STRENGTH * weak.valence
             row += 1
