@@ -36,16 +36,10 @@ from training.data import authored_set
 from training.data.dataset import EMOTION_KEY, Corpus, net_inputs
 from training.data.metrics import predict
 
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
-
 C = 10.0
 # The weight of a comment row (GoEmotions, KOTE) beside an authored row's 1: enough that the reader
 # does not pull the comment sets down, little enough that the situations still lead.
 COMMENT_WEIGHT = 0.3
-# The weight of a weakly labeled row (`weak_rows`): the reader also sees reviews and tweets, so that
-# adding it does not pull their sentiment the wrong way.
-WEAK_WEIGHT = float(__import__("os").environ.get("RH_WW", "0.1"))
-MIN_SIGN_ROWS = 100
 SCALES: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 MIN_ROWS = 70  # per language: ten rows per emotion
 CHUNK = 1024
@@ -67,30 +61,6 @@ def source_mask(net: RedHeartNet, lang: str) -> np.ndarray:
     keep = np.concatenate([np.full(dim, name not in READER_SKIPS.get(lang, ())) for name, dim
                            in zip(names, net.cfg.source_dims)])
     return keep
-
-
-def weak_rows(corpus: Corpus, lang: str) -> np.ndarray:
-    """Training rows of `lang` whose emotion target is a weak label (no human emotion label; the
-    labeling functions' categories, constrained to the row's human sentiment: NSMC reviews, tweets,
-    movie reviews, templates)."""
-    mask = corpus.masks.get(EMOTION_KEY)
-    if mask is None or not len(mask):
-        return np.zeros(0, dtype=np.int64)
-    human = corpus.human_emotion_mask if len(corpus.human_emotion_mask) else np.zeros(len(mask), dtype=bool)
-    return np.nonzero(mask & ~human & (corpus.split == "train") & (corpus.langs == lang))[0]
-
-
-def _sign_sets(corpus: Corpus) -> dict[str, np.ndarray]:
-    """Source -> validation rows with a positive or negative human sentiment (at least `MIN_SIGN_ROWS`)."""
-    if not len(corpus.pos_target):
-        return {}
-    signed = (corpus.split == "val") & ~np.isnan(corpus.pos_target) & (corpus.pos_target != 0.5)
-    out = {}
-    for source in sorted(set(corpus.source[signed].tolist())):
-        rows = np.nonzero(signed & (corpus.source == source))[0]
-        if len(rows) >= MIN_SIGN_ROWS:
-            out[source] = rows
-    return out
 
 
 def _validation_sets(corpus: Corpus) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -125,10 +95,8 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
             fitted[lang] = {"fitted": False, "reason": f"{n_authored} authored training rows, "
                                                       f"{len(np.unique(y_authored))} of {len(L.EMOTIONS)} emotions"}
             continue
-        weak = weak_rows(corpus, lang)
-        rows = np.concatenate([dominant[mine], weak])
-        y = np.concatenate([gold[mine], corpus.targets[EMOTION_KEY][weak].argmax(axis=1)])
-        weight_of = np.concatenate([np.where(authored[mine], 1.0, COMMENT_WEIGHT), np.full(len(weak), WEAK_WEIGHT)])
+        rows, y = dominant[mine], gold[mine]
+        weight_of = np.where(authored[mine], 1.0, COMMENT_WEIGHT)
         keep = source_mask(net, lang)
         x = reader_inputs(net, corpus, features, rows)[:, keep]
         model = LogisticRegression(C=C, max_iter=5000).fit(x, y, sample_weight=weight_of)
@@ -136,44 +104,37 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
         w[:, keep] = model.coef_
         weight[i] = torch.from_numpy(w)
         bias[i] = torch.from_numpy(model.intercept_.astype(np.float32))
-        sets = {name or "weak": int((corpus.human_set[rows] == name).sum()) for name in sorted(set(corpus.human_set[rows]))}
+        sets = {name: int((corpus.human_set[rows] == name).sum()) for name in sorted(set(corpus.human_set[rows]))}
         fitted[lang] = {"fitted": True, "rows": sets, "train_accuracy": round(float(model.score(x, y)), 4),
                         "skipped_sources": list(READER_SKIPS.get(lang, ()))}
     with torch.no_grad():
         reader.weight.copy_(weight)
         reader.bias.copy_(bias)
-    sets, signs = _validation_sets(corpus), _sign_sets(corpus)
+    sets = _validation_sets(corpus)
     grid: dict[str, dict[str, float]] = {}
     best = (-1.0, 0.0)
     if any(f["fitted"] for f in fitted.values()) and sets:
-        all_rows = np.unique(np.concatenate([r for r, _ in sets.values()] + list(signs.values())))
+        all_rows = np.concatenate([r for r, _ in sets.values()])
         for scale in SCALES:
             with torch.no_grad():
                 reader.scale.fill_(scale)  # 0: the network alone
             p = predict(net, features, all_rows, corpus)[EMOTION_KEY]
-            at = {r: i for i, r in enumerate(all_rows.tolist())}
-            emotion = {name: float(np.mean(p[[at[r] for r in rows]].argmax(axis=1) == gold))
-                       for name, (rows, gold) in sets.items()}
-            sign = {f"{name}_sign": float(np.mean((p[[at[r] for r in rows]][:, _POS].sum(axis=1) > 0.5)
-                                                  == (corpus.pos_target[rows] > 0.5)))
-                    for name, rows in signs.items()}
-            score = float(np.mean(list(emotion.values()))) if not sign else \
-                0.5 * float(np.mean(list(emotion.values()))) + 0.5 * float(np.mean(list(sign.values())))
-            grid[str(scale)] = {"score": round(score, 4), **{k: round(v, 4) for k, v in (emotion | sign).items()}}
-            if score > best[0] + 1e-9:
-                best = (score, scale)
+            at = dict(zip(all_rows.tolist(), p.argmax(axis=1).tolist()))
+            accuracy = {name: round(float(np.mean([at[r] == g for r, g in zip(rows, gold)])), 4)
+                        for name, (rows, gold) in sets.items()}
+            mean = float(np.mean(list(accuracy.values())))
+            grid[str(scale)] = {"mean": round(mean, 4), **accuracy}
+            if mean > best[0] + 1e-9:
+                best = (mean, scale)
     with torch.no_grad():
         reader.scale.fill_(best[1])
     return {
         "what": "per-language logistic regression on the L2-normalised source vectors, fitted on the authored "
                 "training rows of that language; its logits times `scale` are added to the network's emotion logits",
         "C": C,
-        "comment_weight": COMMENT_WEIGHT,
         "languages": fitted,
         "scale_grid": grid,
-        "criterion": "score = half the mean dominant-emotion accuracy over the validation sets (authored per language, "
-                     "GoEmotions dev, KOTE held-out fifth) + half the mean sentiment-sign accuracy (positive mass > 0.5) "
-                     "over each source's validation rows with a positive or negative label; the smaller scale on a tie",
-        "weak_weight": WEAK_WEIGHT,
+        "criterion": "mean dominant-emotion accuracy over the validation sets (authored per language, GoEmotions dev, "
+                     "KOTE held-out fifth), each weighted equally; the smaller scale on a tie",
         "scale": best[1],
     }

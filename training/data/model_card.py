@@ -68,9 +68,7 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "language-model writing assistants for the team that wrote the hand-labeled evaluation set, in the style that set "
     "asks for, without sight of it, and no sentence is shared (checked after folding case and punctuation). The hand-labeled figures therefore "
     "measure generalisation to new sentences of a familiar kind; text of another kind (long posts, sarcasm, mixed "
-    "feelings) will score lower. The brief of batches 3 and 4 asked for contrast cases (tears of joy, a pet's death, a "
-    "growling dog) of kinds chosen after reading this checkpoint family's confusions on the hand-labeled set, so "
-    "its figures on that set are somewhat optimistic. It also shifts the emotion prior towards balance: the skewed comment test sets "
+    "feelings) will score lower. It also shifts the emotion prior towards balance: the skewed comment test sets "
     "(GoEmotions, KOTE) lose a few points of dominant-emotion accuracy against a checkpoint trained without it.",
     "KOTE is trained on its published val.tsv minus a held-out fifth (the published train.tsv is missing) and scored "
     "on its test.tsv; the NSMC-style split is rebuilt from the raw crawl: neither figure is comparable with published "
@@ -298,30 +296,6 @@ def _lexical_section(record: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def _reader_section(record: dict[str, Any] | None) -> list[str]:
-    out = ["", "## Emotion reader (`training.reader`)",
-           "One logistic regression per language (en, ko) on the L2-normalised source vectors, fitted after the "
-           "network; its logits, times a scale chosen on validation rows, are added to the emotion head's before the "
-           "softmax (`pipeline.reader`). Rows of other languages get the network alone."]
-    if not record:
-        return out + ["This checkpoint has none (trained before the reader existed)."]
-    for lang, f in record["languages"].items():
-        if f["fitted"]:
-            rows = ", ".join(f"{k} {n:,}" for k, n in f["rows"].items())
-            skipped = f" (not read: {', '.join(f['skipped_sources'])})" if f["skipped_sources"] else ""
-            out.append(f"- {lang}: fitted on {rows} training rows with one dominant emotion (authored weight 1, "
-                       f"comment rows {record.get('comment_weight', 'at training.reader.COMMENT_WEIGHT of the code_version')}), C = {record['C']}{skipped}; "
-                       f"training accuracy {f['train_accuracy']:.4f}.")
-        else:
-            out.append(f"- {lang}: not fitted ({f['reason']}).")
-    out += ["", f"Scale chosen: **{record['scale']}** ({record['criterion']}):", "",
-            "| scale | mean | " + " | ".join(k for k in next(iter(record["scale_grid"].values())) if k != "mean") + " |",
-            "|---:|---:|" + "---:|" * (len(next(iter(record["scale_grid"].values()))) - 1)]
-    for scale, row in record["scale_grid"].items():
-        out.append(f"| {scale} | " + " | ".join(f"{v:.4f}" for v in row.values()) + " |")
-    return out
-
-
 def _adapters_section(entry: dict[str, Any] | None) -> list[str]:
     out = ["", "## Tuned encoder layers (`training.tune`)"]
     if not entry:
@@ -522,7 +496,6 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
                            f"{_pct(a['positive_rate_weak'])} | {_recall(a)} |")
     out += _lexical_section(t.get("lexical_pretraining"))
     out += _adapters_section(manifest.get("encoder_adapters"))
-    out += _reader_section(t.get("emotion_reader"))
     out += _calibration_section(t.get("calibration"), metrics.get("calibration"))
     out += ["", "## Labeling functions (`training/weak/`) and their rationale", ""]
     out += [f"- **{k}**: {v}" for k, v in RATIONALES.items()]
