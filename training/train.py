@@ -106,7 +106,6 @@ from training.data.metrics import (
 )
 from training.calibration import CERTAINTY_KEY, calibrate
 from training.lexical import pretrain_lexical
-from training.reader import fit_reader
 from training.tune import tune_encoders
 
 STATE_FILE = "train_state.pt"
@@ -602,7 +601,6 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
             net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
     history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history,
                            extra_state={"lexical_pretraining": lexical_record, ckpt.ADAPTERS_KEY: adapters})
-    reader = fit_reader(net, corpus, features)
     calibration = calibrate(net, corpus, features)
     # the baselines read the frozen encoders' vectors (cached by any earlier run over frozen encoders)
     frozen = None if adapters is None else encode(get_profile(profile), corpus.parts, torch.device(device), num_threads)
@@ -610,7 +608,6 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
     extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started,
                            data_dir)
     extra["training"]["lexical_pretraining"] = lexical_record
-    extra["training"]["emotion_reader"] = reader
     extra["training"]["calibration"] = calibration
     if adapters is not None:
         extra[ckpt.ADAPTERS_KEY] = adapters

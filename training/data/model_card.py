@@ -64,7 +64,7 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "and broad, and fear and disgust are rare in GoEmotions (~2% of the mass each). Weak labels still teach emotion "
     "on rows without a human emotion label (tweets, reviews, NSMC reviews, templates). The hand-labeled set is small "
     "(308 sentences) and written by the developers: its confidence intervals are wide (+-5 points at n=154).",
-    "The authored set (training/data/authored, 8,400 situational sentences, docs/DATA.md) is synthetic: written by "
+    "The authored set (training/data/authored, 4,200 situational sentences, docs/DATA.md) is synthetic: written by "
     "language-model writing assistants for the team that wrote the hand-labeled evaluation set, in the style that set "
     "asks for, without sight of it, and no sentence is shared (checked after folding case and punctuation). The hand-labeled figures therefore "
     "measure generalisation to new sentences of a familiar kind; text of another kind (long posts, sarcasm, mixed "
