@@ -32,6 +32,7 @@ from pipeline.encoders import Encoder, build_encoders
 from pipeline.errors import CheckpointError, InferenceError, ModelLoadError, PipelineError
 from pipeline.integrate import ANALYSES, analyses_produced, integrate
 from pipeline.lang import detect
+from pipeline.reader import reader_indices
 from pipeline.lexical import bags as lexical_bags
 from pipeline.lexical import pack
 from pipeline.model import OUTPUT_LABELS, RedHeartNet
@@ -340,7 +341,11 @@ class Pipeline:
         """Encoders + network for a prepared batch (no grad bookkeeping is set up here:
         callers wrap it in `inference_mode` or, for explanations, enable grad)."""
         pooled, text_present = self._pooled(batch)
-        return self.net(pooled, text_present, self._modalities(batch))
+        return self.net(pooled, text_present, self._modalities(batch), lang=self._reader_langs(batch))
+
+    def _reader_langs(self, batch: PreparedBatch) -> torch.Tensor:
+        """Each row's emotion reader (`pipeline.reader`), from its resolved language."""
+        return reader_indices(batch.langs, self.device)
 
     @staticmethod
     def _to_host(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -444,9 +449,11 @@ class Pipeline:
         with torch.inference_mode():
             pooled, text_present = self._pooled(batch)
             modalities = self._modalities(batch)
-            raw = self._to_host(self.net(pooled, text_present, modalities))
+            lang = self._reader_langs(batch)
+            raw = self._to_host(self.net(pooled, text_present, modalities, lang=lang))
             mc = mc_dropout(
-                self.net, rows_forward(self.net, pooled, text_present, modalities), len(batch), adv.passes, seed=adv.seed
+                self.net, rows_forward(self.net, pooled, text_present, modalities, lang=lang), len(batch), adv.passes,
+                seed=adv.seed,
             )
         spreads = score_std(mc)
         explained = self._explain(batch, pooled, text_present, modalities, adv.top_k)
@@ -488,13 +495,15 @@ class Pipeline:
         pooled = [p.clone() for p in pooled]
         text_present = None if text_present is None else text_present.clone()
         modalities = None if modalities is None else {k: (x.clone(), h.clone()) for k, (x, h) in modalities.items()}
+        lang = self._reader_langs(batch)
         for index, members in groups.items():
             rows = torch.tensor([r for r, _ in members], dtype=torch.long, device=self.device)
             sub_present = None if text_present is None else text_present[rows]
             sub_modalities = None if modalities is None else take_rows(modalities, rows)
+            sub_lang = lang[rows]
 
             def net_forward(p: list[torch.Tensor], i: torch.Tensor) -> dict[str, torch.Tensor]:
-                return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i))
+                return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i), lang=sub_lang[i])
 
             found = explain(
                 self.encoders[index],  # type: ignore[arg-type]

@@ -76,10 +76,13 @@ class OutputLayers(nn.Module):
         self.layers = nn.ModuleDict({o.field: nn.Linear(d_model, len(o.labels)) for o in outputs})
         self.register_buffer("temperature", torch.ones(()))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """`extra`: logits added to a field's own before its activation (the emotion reader's)."""
         out = {}
         for f, layer in self.layers.items():
             z = layer(x)
+            if extra is not None and f in extra:
+                z = z + extra[f]
             activation = self.specs[f].activation
             out[f] = activate(z / self.temperature if activation == "softmax" else z, activation)
         return out
@@ -115,5 +118,5 @@ class Analyzer(nn.Module):
         self.trunk = MLPStack(d_model, spec, dropout)
         self.outputs = OutputLayers(d_model, ANALYZER_OUTPUTS[task])
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.outputs(self.trunk(x))
+    def forward(self, x: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        return self.outputs(self.trunk(x), extra)

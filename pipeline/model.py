@@ -1,7 +1,8 @@
 """`RedHeartNet`: our own modules, assembled in the order docs/PIPELINE.md describes.
 
     encoder vectors ─► fusion ─► backbone ─► task heads ─► analyzers ─► named outputs
-                                     └──────► auxiliary (dsp, utility)
+          │                          └──────► auxiliary (dsp, utility)      ▲
+          └──────────────► emotion reader (per language, fitted after training) ┘ emotion logits
 
 The pretrained encoders are not part of this module: they are frozen while it runs, external
 (their tuned top layers, if a checkpoint has them, are merged by `pipeline.adapters`), and
@@ -24,6 +25,7 @@ from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
 from pipeline.layers import count
 from pipeline.lexical import LexicalEncoder
 from pipeline.modality_tokens import ModalityTokens
+from pipeline.reader import EmotionReader
 
 AUXILIARY: tuple[str, ...] = ("dsp", "utility")
 
@@ -50,6 +52,7 @@ class RedHeartNet(nn.Module):
             self.analyzers = nn.ModuleDict({task: Analyzer(task, d, getattr(cfg, task), p) for task in TASKS})
             self.auxiliary = nn.ModuleDict({kind: AuxiliaryModule(kind, d, getattr(cfg, kind), p) for kind in AUXILIARY})
             self.lexical = LexicalEncoder(cfg.lexical) if cfg.lexical is not None else None
+        self.reader = EmotionReader(cfg.source_dims, len(OUTPUT_LABELS["emotion.emotions"]))
 
     def forward(
         self,
@@ -57,14 +60,20 @@ class RedHeartNet(nn.Module):
         text_present: torch.Tensor | None = None,
         modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
         lexical: tuple[torch.Tensor, torch.Tensor] | None = None,
+        lang: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """`pooled[i]` `[B, dim_i]`: encoder outputs (rows without text: zeros, masked by
         `text_present` `[B]` bool; None: every row has text). `modalities`: name ->
         (features `[B, width]`, present `[B]` bool), only for modalities the batch has.
         `lexical`: the lexical encoder's bags (`pipeline.lexical.pack`; an empty bag for a
         row without text), or None when `pooled` already ends with its vector
-        (`self.lexical(ids, offsets)`, computed once and reused, e.g. across MC-dropout passes)."""
+        (`self.lexical(ids, offsets)`, computed once and reused, e.g. across MC-dropout passes).
+        `lang` `[B]`: each row's emotion reader (`pipeline.reader.reader_indices`); None: no reader
+        (what training the network itself uses; the reader adds nothing until fitted anyway)."""
         pooled = self._with_lexical(pooled, lexical)
+        extra = None
+        if lang is not None and self.reader.fitted:
+            extra = {"emotions": self.reader(pooled, lang.to(pooled[0].device))}
         fused, projected = self.fusion(pooled)
         if text_present is not None:
             # An event without text reads its answer from a fused slot that carries no
@@ -75,7 +84,7 @@ class RedHeartNet(nn.Module):
         hidden, certainty = self.task_heads(features)
         out: dict[str, torch.Tensor] = {}
         for task, analyzer in self.analyzers.items():
-            for field, value in analyzer(hidden[task]).items():
+            for field, value in analyzer(hidden[task], extra if task == "emotion" else None).items():
                 out[f"{task}.{field}"] = value
         out["calibration.certainty"] = certainty
         for kind, module in self.auxiliary.items():

@@ -32,8 +32,10 @@ Not supervised (stated in the manifest): dsp.* and calibration.certainty in
 presets without human emotion labels.
 
 Before the figures are measured, `training.lexical` has pretrained the lexical encoder
-(presets with human data) and `training.calibration` fits the emotion temperature and the
-certainty's Platt scaling on validation rows (recorded under `training.calibration`).
+(presets with human data), `training.reader` fits the gated emotion reader after the network
+(stage 3, recorded under `training.emotion_reader`) and `training.calibration` fits the emotion
+temperature and the certainty's Platt scaling on validation rows (recorded under
+`training.calibration`).
 
 Model selection: `--select` trains every combination of the preset's grid and scores it on
 validation rows only; the test rows are not read. Presets without human-labeled data:
@@ -106,6 +108,7 @@ from training.data.metrics import (
 )
 from training.calibration import CERTAINTY_KEY, calibrate
 from training.lexical import pretrain_lexical
+from training.reader import fit_reader
 from training.tune import tune_encoders
 
 STATE_FILE = "train_state.pt"
@@ -601,6 +604,7 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
             net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
     history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history,
                            extra_state={"lexical_pretraining": lexical_record, ckpt.ADAPTERS_KEY: adapters})
+    reader = fit_reader(net, corpus, features)
     calibration = calibrate(net, corpus, features)
     # the baselines read the frozen encoders' vectors (cached by any earlier run over frozen encoders)
     frozen = None if adapters is None else encode(get_profile(profile), corpus.parts, torch.device(device), num_threads)
@@ -608,6 +612,7 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
     extra = manifest_extra(corpus, preset, seed, metrics, history, labels_file, time.perf_counter() - started,
                            data_dir)
     extra["training"]["lexical_pretraining"] = lexical_record
+    extra["training"]["emotion_reader"] = reader
     extra["training"]["calibration"] = calibration
     if adapters is not None:
         extra[ckpt.ADAPTERS_KEY] = adapters

@@ -10,8 +10,8 @@ train maps to 281 fear and 480 disgust rows against 8,412 joy), and few of their
 describe a situation without naming the feeling ("I heard footsteps behind me in the empty
 garage"). A model trained on them alone gets such sentences wrong far more often than it
 gets the comments wrong (docs/MODEL_CARD.md). These files teach that kind of sentence:
-300 sentences per emotion and language (two batches of 150, the second written after
-reading the first, to cover what it does not), about half implicit (the situation only), in
+600 sentences per emotion and language (four batches of 150, each written after reading
+the ones before, to cover what they do not), about half implicit (the situation only), in
 many registers and everyday settings, each labeled with its one dominant emotion and the
 writer's sentiment. Provenance and the rules the writers followed: docs/DATA.md.
 

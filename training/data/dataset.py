@@ -457,14 +457,16 @@ def _measure_parts(rows: list[LabeledText], labels_file: Path) -> list[Any] | No
 
 
 def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
-               lexical: Any = None) -> tuple[Any, Any, Any, Any]:
+               lexical: Any = None) -> tuple[Any, Any, Any, Any, Any]:
     """`RedHeartNet.forward`'s arguments for corpus rows: encoder features, the text mask
-    (None when every row has text), the modality tokens' inputs (None when none) and, for a
+    (None when every row has text), the modality tokens' inputs (None when none), for a
     network with a lexical encoder (`lexical`: its `LexicalSpec`, i.e. `net.cfg.lexical`),
-    the rows' lexical bags (None otherwise)."""
+    the rows' lexical bags (None otherwise), and each row's emotion reader (from its language,
+    as serving resolves it: `pipeline.reader`)."""
     import torch
 
     from pipeline.lexical import pack
+    from pipeline.reader import reader_indices
 
     pooled = [torch.from_numpy(f[rows]) for f in features]
     present = corpus.text_present[rows] if len(corpus.text_present) else np.ones(len(rows), dtype=bool)
@@ -478,7 +480,8 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
     if lexical is not None:
         every = corpus.lexical_bags(lexical)
         bags = pack([every[i] for i in rows])
-    return pooled, text_present, modal or None, bags
+    lang = reader_indices([str(corpus.langs[i]) for i in rows]) if len(corpus.langs) else None
+    return pooled, text_present, modal or None, bags, lang
 
 
 _POS_MASK = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])

@@ -1,0 +1,92 @@
+"""The emotion reader: one linear emotion read-out per language over the text sources' pooled
+vectors, added to the emotion analyzer's logits where the text reads like a situation or a
+comment, not like a review or a tweet (docs/PIPELINE.md, "Step 3", the emotion reader).
+
+Why it exists: the network reads the text through a 128-wide fusion shared by both languages and
+learns emotion from every corpus it trains on (Reddit and Korean online comments, weak labels on
+tweets and reviews). On sentences that describe a situation, a plain logistic regression on the
+frozen encoders' vectors, fitted on the authored set of one language, is right more often than
+the network (docs/BENCHMARKS.md, "The gated emotion reader"): it sees all 800 dimensions, only that
+language, and mostly that kind of text. Added to the network's logits, the two disagree where
+each is weak, and the sum is right more often than either.
+
+Why a gate: the same read-out, added to a movie review or a tweet, pulls its sentiment the wrong
+way (NSMC -4 points, tweets -12 at the scale that helps situations most). So what it adds is
+weighted, per row, by `gate(x)`: a logistic regression telling the kinds of text the read-out
+was fitted on (the human emotion sets) from the review and tweet corpora that teach sentiment
+only. A review gets little of the reader (its sentiment stays the network's); a situation gets
+all of it.
+
+What it computes, per row with text: `scale * gate(x) * (W[lang] @ x + b[lang])`, with
+`gate(x) = sigmoid(g @ x + g0)`, where `x` is the concatenation of each source's L2-normalised
+pooled vector (the frozen encoders', then the lexical encoder's) and `lang` is the row's reader
+(`READER_LANGS`; a row of another language, or without text, gets nothing). The Korean reader's
+MiniLM block is zero: MiniLM reads Hangul as jamo pieces, and a read-out on it does worse than
+one without it. Until the gate is fitted (`gated` = 0) it is 1 everywhere.
+
+Every number here is a buffer, not a parameter: `training.reader` fits `W`, `b` and the gate
+(logistic regressions) after the network has trained and chooses `scale` on validation rows.
+Until then `scale` is 0 and the reader adds nothing, which is also what every network trains with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+READER_LANGS: tuple[str, ...] = ("en", "ko")
+NO_READER = -1
+# Sources (encoder names) a language's reader does not read: their block of `weight` stays zero.
+READER_SKIPS: dict[str, tuple[str, ...]] = {"ko": ("minilm",)}
+
+
+def reader_index(lang: str) -> int:
+    """The reader of a resolved event language ('ko', 'en-US', ...), or `NO_READER`."""
+    base = lang.split("-")[0].lower()
+    return READER_LANGS.index(base) if base in READER_LANGS else NO_READER
+
+
+def reader_indices(langs: list[str], device: torch.device | str | None = None) -> torch.Tensor:
+    return torch.tensor([reader_index(lang) for lang in langs], dtype=torch.long, device=device)
+
+
+def reader_features(pooled: list[torch.Tensor]) -> torch.Tensor:
+    """`[B, sum(dims)]`: each source's vector L2-normalised, so no source dominates by scale."""
+    return torch.cat([F.normalize(p.float(), dim=1) for p in pooled], dim=1)
+
+
+class EmotionReader(nn.Module):
+    def __init__(self, source_dims: list[int], n_out: int) -> None:
+        super().__init__()
+        self.source_dims = list(source_dims)
+        width = sum(source_dims)
+        self.register_buffer("weight", torch.zeros(len(READER_LANGS), n_out, width))
+        self.register_buffer("bias", torch.zeros(len(READER_LANGS), n_out))
+        self.register_buffer("scale", torch.zeros(()))
+        self.register_buffer("gate_weight", torch.zeros(width))
+        self.register_buffer("gate_bias", torch.zeros(()))
+        self.register_buffer("gated", torch.zeros(()))
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.scale != 0)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """`[B]` in (0, 1): how much of the reader a row of features `x` (`reader_features`) gets."""
+        if not bool(self.gated != 0):
+            return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+        return torch.sigmoid(x @ self.gate_weight + self.gate_bias)
+
+    def logits(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
+        """The gated read-out before `scale`, `[B, n_out]` float32; zero where no reader applies."""
+        x = reader_features(pooled)
+        which = lang.clamp(min=0)
+        out = torch.einsum("bd,bod->bo", x, self.weight[which]) + self.bias[which]
+        has = (lang >= 0) & (x.abs().sum(dim=1) > 0)
+        return out * (has.to(out.dtype) * self.gate(x)).unsqueeze(1)
+
+    def forward(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
+        """`pooled`: every source's `[B, dim_i]` (zeros for a row without text); `lang` `[B]`
+        reader indices (`reader_indices`). Returns logits `[B, n_out]`, zero where no reader applies."""
+        return (self.logits(pooled, lang) * self.scale).to(pooled[0].dtype)

