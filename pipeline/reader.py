@@ -80,7 +80,10 @@ class EmotionReader(nn.Module):
 
     def logits(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
         """The gated read-out before `scale`, `[B, n_out]` float32; zero where no reader applies."""
-        x = reader_features(pooled)
+        return self.read(reader_features(pooled), lang)
+
+    def read(self, x: torch.Tensor, lang: torch.Tensor) -> torch.Tensor:
+        """`logits` from the features `x` (`reader_features`) already computed."""
         which = lang.clamp(min=0)
         out = torch.einsum("bd,bod->bo", x, self.weight[which]) + self.bias[which]
         has = (lang >= 0) & (x.abs().sum(dim=1) > 0)

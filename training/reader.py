@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.model import RedHeartNet
@@ -76,12 +77,16 @@ def source_mask(net: RedHeartNet, lang: str) -> np.ndarray:
     return keep
 
 
+def _in_emotion_set(corpus: Corpus) -> np.ndarray:
+    """Per row: does it belong to a human emotion set (authored, GoEmotions, KOTE)."""
+    return np.isin(corpus.human_set.astype(str), sorted(HUMAN_EMOTION_SETS))
+
+
 def sentiment_only_rows(corpus: Corpus, split: str) -> np.ndarray:
     """Rows of `split` with a human sentiment and no human emotion set (reviews, tweets)."""
     if not len(corpus.pos_target) or not len(corpus.human_set):
         return np.zeros(0, dtype=np.int64)
-    emotion_set = np.isin(corpus.human_set.astype(str), sorted(HUMAN_EMOTION_SETS))
-    return np.nonzero((corpus.split == split) & ~emotion_set & ~np.isnan(corpus.pos_target))[0]
+    return np.nonzero((corpus.split == split) & ~_in_emotion_set(corpus) & ~np.isnan(corpus.pos_target))[0]
 
 
 def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
@@ -122,9 +127,8 @@ def _fit_gate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> d
     """The gate into `net.reader.gate_weight` / `gate_bias` / `gated`; returns what was fitted."""
     reader = net.reader
     if len(corpus.human_set):
-        emotion_set = np.isin(corpus.human_set.astype(str), sorted(HUMAN_EMOTION_SETS))
         present = corpus.text_present if len(corpus.text_present) else np.ones(len(corpus.split), dtype=bool)
-        on = np.nonzero((corpus.split == "train") & emotion_set & present)[0]
+        on = np.nonzero((corpus.split == "train") & _in_emotion_set(corpus) & present)[0]
     else:
         on = np.zeros(0, dtype=np.int64)
     off = sentiment_only_rows(corpus, "train")
@@ -148,21 +152,10 @@ def _fit_gate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> d
 
 
 def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """The gated read-out before `scale` (`EmotionReader.logits`) of corpus rows, `[n, 7]`."""
-    out = []
+    """The gated read-out before `scale` (`EmotionReader.read`) of corpus rows, `[n, 7]`."""
+    x = torch.from_numpy(reader_inputs(net, corpus, features, rows))
     with torch.inference_mode():
-        for start in range(0, len(rows), CHUNK):
-            idx = rows[start : start + CHUNK]
-            pooled, _, _, bags, _ = net_inputs(corpus, features, idx, net.cfg.lexical)
-            lang = reader_indices([str(corpus.langs[i]) for i in idx])
-            out.append(net.reader.logits(net._with_lexical(pooled, bags), lang).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(L.EMOTIONS)), dtype=np.float32)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+        return net.reader.read(x, reader_indices([str(corpus.langs[i]) for i in rows])).numpy()
 
 
 def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
@@ -187,7 +180,7 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
             z = base + scale * read
             t = fit_temperature(z[:n], gold)
             emotion_nll = nll(z[:n], gold, t)
-            p = _softmax(z / t)
+            p = softmax(z / t, axis=1)
             entry = {"temperature": round(t, 4), "emotion_nll": round(emotion_nll, 4)}
             score = emotion_nll
             if len(signed):
