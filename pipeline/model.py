@@ -72,7 +72,7 @@ class RedHeartNet(nn.Module):
         (what training the network itself uses; the reader adds nothing until fitted anyway)."""
         pooled = self._with_lexical(pooled, lexical)
         extra = None
-        if lang is not None and self.reader.fitted:
+        if lang is not None:  # an unfitted reader (scale 0) adds exactly zero; no host sync to ask
             extra = {"emotions": self.reader(pooled, lang.to(pooled[0].device))}
         fused, projected = self.fusion(pooled)
         if text_present is not None:

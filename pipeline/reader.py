@@ -70,13 +70,15 @@ class EmotionReader(nn.Module):
 
     @property
     def fitted(self) -> bool:
+        """For reports and training, not for the forward pass: reading a buffer's value on the
+        host would wait for the device on every batch."""
         return bool(self.scale != 0)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B]` in (0, 1): how much of the reader a row of features `x` (`reader_features`) gets."""
-        if not bool(self.gated != 0):
-            return torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-        return torch.sigmoid(x @ self.gate_weight + self.gate_bias)
+        """`[B]` in (0, 1): how much of the reader a row of features `x` (`reader_features`) gets.
+        Chosen on the device (`where`, not an `if` on `gated`) so serving never syncs for it."""
+        g = torch.sigmoid(x @ self.gate_weight.float() + self.gate_bias.float())
+        return torch.where(self.gated != 0, g, torch.ones_like(g))
 
     def logits(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
         """The gated read-out before `scale`, `[B, n_out]` float32; zero where no reader applies."""
@@ -85,11 +87,12 @@ class EmotionReader(nn.Module):
     def read(self, x: torch.Tensor, lang: torch.Tensor) -> torch.Tensor:
         """`logits` from the features `x` (`reader_features`) already computed."""
         which = lang.clamp(min=0)
-        out = torch.einsum("bd,bod->bo", x, self.weight[which]) + self.bias[which]
+        # In float32 whatever the network's dtype (a bfloat16 network has bfloat16 buffers).
+        out = torch.einsum("bd,bod->bo", x, self.weight[which].float()) + self.bias[which].float()
         has = (lang >= 0) & (x.abs().sum(dim=1) > 0)
         return out * (has.to(out.dtype) * self.gate(x)).unsqueeze(1)
 
     def forward(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
         """`pooled`: every source's `[B, dim_i]` (zeros for a row without text); `lang` `[B]`
         reader indices (`reader_indices`). Returns logits `[B, n_out]`, zero where no reader applies."""
-        return (self.logits(pooled, lang) * self.scale).to(pooled[0].dtype)
+        return (self.logits(pooled, lang) * self.scale.float()).to(pooled[0].dtype)

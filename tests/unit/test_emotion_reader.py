@@ -78,6 +78,28 @@ def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> No
     assert gated[2:].abs().max() == 0
 
 
+def test_a_fitted_reader_serves_a_bfloat16_network() -> None:
+    """REDHEART_DTYPE=bfloat16 turns every buffer bfloat16; the read-out still runs (in float32)
+    and adds what the float32 network adds, to bfloat16 rounding."""
+    net = RedHeartNet(CFG).eval()
+    with torch.no_grad():
+        net.reader.weight.normal_(std=0.05, generator=torch.Generator().manual_seed(1))
+        net.reader.scale.fill_(1.5)
+        net.reader.gate_weight.normal_(generator=torch.Generator().manual_seed(2))
+        net.reader.gated.fill_(1.0)
+    pooled, lang = _pooled(3), reader_indices(["en", "ko", "ja"])
+    with torch.no_grad():
+        want = net.reader(pooled, lang)
+        bf16 = RedHeartNet(CFG).eval()
+        bf16.load_state_dict(net.state_dict())
+        bf16.to(torch.bfloat16)
+        got = bf16.reader([p.to(torch.bfloat16) for p in pooled], lang)
+        assert torch.isfinite(bf16([p.to(torch.bfloat16) for p in pooled], lang=lang)[EMOTION_KEY].float()).all()
+    assert got.dtype == torch.bfloat16 and want[:2].abs().min() > 0
+    torch.testing.assert_close(got.float(), want, rtol=0.05, atol=0.02)
+    assert got[2].abs().max() == 0
+
+
 def _corpus(reviews: int = 0) -> tuple[Corpus, list[np.ndarray]]:
     """Authored-like rows in both languages whose emotion is written into one source only:
     English rows in the first encoder's vector (MiniLM), Korean rows in the second's (e5).
