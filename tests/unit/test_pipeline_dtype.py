@@ -1,6 +1,7 @@
 """bfloat16 weights and activations (REDHEART_DTYPE; `auto` picks it on CUDA), exercised on
 the CPU: the same code path as on a GPU — every tensor the pipeline builds must follow the
-network's dtype, or a matmul refuses mixed inputs — and answers close to float32's."""
+network's dtype, or a matmul refuses mixed inputs — and answers close to float32's. On the
+shipped checkpoint: its fitted emotion reader is part of what must run in bfloat16."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pipeline import Pipeline
 from pipeline.api import Advanced, PipelineError, _resolve_dtype
 from schemas.input import InputEvent
 from worker import samples
+from worker.__main__ import shipped_checkpoint
 
 
 def events() -> list[InputEvent]:
@@ -27,8 +29,15 @@ def events() -> list[InputEvent]:
 
 @pytest.fixture(scope="module")
 def pipes() -> tuple[Pipeline, Pipeline]:
-    fp32 = Pipeline.load("small", checkpoint=None, allow_untrained=True, device="cpu", num_threads=2, dtype="float32")
-    bf16 = Pipeline.load("small", checkpoint=None, allow_untrained=True, device="cpu", num_threads=2, dtype="bfloat16")
+    """The shipped checkpoint (what `python -m worker run` serves), emotion reader included:
+    an untrained network skips nothing either, but only trained buffers make the answers mean anything."""
+    checkpoint = shipped_checkpoint("small")
+    assert checkpoint is not None, "checkpoints/small ships with the repository"
+    fp32 = Pipeline.load("small", checkpoint=checkpoint, allow_untrained=False, device="cpu", num_threads=2,
+                         dtype="float32")
+    bf16 = Pipeline.load("small", checkpoint=checkpoint, allow_untrained=False, device="cpu", num_threads=2,
+                         dtype="bfloat16")
+    assert fp32.net.reader.fitted and bool(fp32.net.reader.gated)
     return fp32, bf16
 
 
