@@ -103,7 +103,7 @@ WEAKNESSES = (
     "reproduces those rules on held-out text, NOT whether the rules are right. Treat these scores as heuristics.",
     "Heads whose cues are rare on held-out text (cultural intensities, legal risks, SURD cues, context weights) "
     "seldom cross 0.5 where the rules do (see 'recall of weak positives' above): on such text they behave close to "
-    "'always no'. The regret heads get a 4x loss weight for that reason (their cues fire on ~2% of the rows); on "
+    "'always no'. The regret heads get a 16x loss weight for that reason (their cues fire on ~2% of the rows); on "
     "free Korean text they follow the counterfactual forms (했어야, 말았어야, -ㄹ걸 그랬다, -더라면) better than bare "
     "regret words (후회된다, 아쉽다), and do not separate 'should have' from 'should not have' reliably.",
     "'surprise' is counted as positive in overall_sentiment (the integration formula, docs/PIPELINE.md); negative surprises pull the sentiment up.",
