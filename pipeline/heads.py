@@ -8,6 +8,7 @@ of `schemas.result` and the checkpoint manifest records them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,8 @@ from pipeline.layers import MLPStack
 from schemas import labels as L
 
 Activation = Literal["softmax", "sigmoid", "softplus"]
+# Per output field: logits -> the logits its activation reads (the emotion reader, bound to one batch).
+Combine = dict[str, Callable[[torch.Tensor], torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,14 @@ class OutputLayers(nn.Module):
         self.layers = nn.ModuleDict({o.field: nn.Linear(d_model, len(o.labels)) for o in outputs})
         self.register_buffer("temperature", torch.ones(()))
 
-    def forward(self, x: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """`extra`: logits added to a field's own before its activation (the emotion reader's)."""
+    def forward(self, x: torch.Tensor, combine: Combine | None = None) -> dict[str, torch.Tensor]:
+        """`combine`: per field, what turns the layer's logits into the logits its activation
+        reads (the emotion reader's `EmotionReader.combine`, bound to the batch)."""
         out = {}
         for f, layer in self.layers.items():
             z = layer(x)
-            if extra is not None and f in extra:
-                z = z + extra[f]
+            if combine is not None and f in combine:
+                z = combine[f](z)
             activation = self.specs[f].activation
             out[f] = activate(z / self.temperature if activation == "softmax" else z, activation)
         return out
@@ -118,5 +122,5 @@ class Analyzer(nn.Module):
         self.trunk = MLPStack(d_model, spec, dropout)
         self.outputs = OutputLayers(d_model, ANALYZER_OUTPUTS[task])
 
-    def forward(self, x: torch.Tensor, extra: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        return self.outputs(self.trunk(x), extra)
+    def forward(self, x: torch.Tensor, combine: Combine | None = None) -> dict[str, torch.Tensor]:
+        return self.outputs(self.trunk(x), combine)

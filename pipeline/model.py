@@ -25,7 +25,7 @@ from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
 from pipeline.layers import count
 from pipeline.lexical import LexicalEncoder
 from pipeline.modality_tokens import ModalityTokens
-from pipeline.reader import EmotionReader
+from pipeline.reader import EmotionReader, reader_features
 
 AUXILIARY: tuple[str, ...] = ("dsp", "utility")
 
@@ -71,9 +71,11 @@ class RedHeartNet(nn.Module):
         `lang` `[B]`: each row's emotion reader (`pipeline.reader.reader_indices`); None: no reader
         (what training the network itself uses; the reader adds nothing until fitted anyway)."""
         pooled = self._with_lexical(pooled, lexical)
-        extra = None
-        if lang is not None:  # an unfitted reader (scale 0) adds exactly zero; no host sync to ask
-            extra = {"emotions": self.reader(pooled, lang.to(pooled[0].device))}
+        combine = None
+        if lang is not None:  # an unfitted reader changes nothing, bit for bit; no host sync to ask
+            rows = lang.to(pooled[0].device)
+            r, w = self.reader.read(reader_features(pooled), rows)
+            combine = {"emotions": lambda z: self.reader.combine(z, r, w, rows)}
         fused, projected = self.fusion(pooled)
         if text_present is not None:
             # An event without text reads its answer from a fused slot that carries no
@@ -84,7 +86,7 @@ class RedHeartNet(nn.Module):
         hidden, certainty = self.task_heads(features)
         out: dict[str, torch.Tensor] = {}
         for task, analyzer in self.analyzers.items():
-            for field, value in analyzer(hidden[task], extra if task == "emotion" else None).items():
+            for field, value in analyzer(hidden[task], combine if task == "emotion" else None).items():
                 out[f"{task}.{field}"] = value
         out["calibration.certainty"] = certainty
         for kind, module in self.auxiliary.items():

@@ -17,16 +17,29 @@ was fitted on (the human emotion sets) from the review and tweet corpora that te
 only. A review gets little of the reader (its sentiment stays the network's); a situation gets
 all of it.
 
-What it computes, per row with text: `scale * gate(x) * (W[lang] @ x + b[lang])`, with
-`gate(x) = sigmoid(g @ x + g0)`, where `x` is the concatenation of each source's L2-normalised
-pooled vector (the frozen encoders', then the lexical encoder's) and `lang` is the row's reader
-(`READER_LANGS`; a row of another language, or without text, gets nothing). The Korean reader's
-MiniLM block is zero: MiniLM reads Hangul as jamo pieces, and a read-out on it does worse than
-one without it. Until the gate is fitted (`gated` = 0) it is 1 everywhere.
+What it computes, per row with text and a reader: the read-out `r = W[lang] @ x + b[lang]` and
+its weight `w = gate(x)` (`gate(x) = sigmoid(g @ x + g0)`), where `x` is the concatenation of each
+source's L2-normalised pooled vector (the frozen encoders', then the lexical encoder's) and `lang`
+is the row's reader (`READER_LANGS`); then, from the network's emotion logits `z`, with three
+numbers per language (`scale` s, `mix` a, `net_temperature` T):
+
+    z' = z + s * w * r                                           (the read-out added to the logits)
+    p  = (1 - a * w) * softmax(z' / T) + a * w * softmax(r)      (the read-out's own distribution mixed in)
+
+and the emotion layer's softmax (with its calibrated temperature) reads `log p`. A sum alone
+(a = 0) lets a confident read-out override the network and vice versa; the mixture keeps each
+distribution's shape and, where the read-out is sure and the network is not, lets the read-out
+decide without the network's logits' scale mattering (docs/BENCHMARKS.md, "The emotion reader as
+a gated mixture"). With a = 0 the output is exactly the sum's (the softmax of `log softmax(z')`
+is the softmax of `z'`), so a row with nothing mixed in is served `z'` itself. A row of another
+language, or without text, gets nothing. The Korean reader's MiniLM block is zero: MiniLM reads
+Hangul as jamo pieces, and a read-out on it does worse than one without it. Until the gate is
+fitted (`gated` = 0) it is 1 everywhere.
 
 Every number here is a buffer, not a parameter: `training.reader` fits `W`, `b` and the gate
-(logistic regressions) after the network has trained and chooses `scale` on validation rows.
-Until then `scale` is 0 and the reader adds nothing, which is also what every network trains with.
+(logistic regressions) after the network has trained and chooses `scale`, `mix` and
+`net_temperature` per language on validation rows. Until then `scale` and `mix` are 0 and the
+reader changes nothing, which is also what every network trains with.
 """
 
 from __future__ import annotations
@@ -61,9 +74,12 @@ class EmotionReader(nn.Module):
         super().__init__()
         self.source_dims = list(source_dims)
         width = sum(source_dims)
-        self.register_buffer("weight", torch.zeros(len(READER_LANGS), n_out, width))
-        self.register_buffer("bias", torch.zeros(len(READER_LANGS), n_out))
-        self.register_buffer("scale", torch.zeros(()))
+        n_langs = len(READER_LANGS)
+        self.register_buffer("weight", torch.zeros(n_langs, n_out, width))
+        self.register_buffer("bias", torch.zeros(n_langs, n_out))
+        self.register_buffer("scale", torch.zeros(n_langs))
+        self.register_buffer("mix", torch.zeros(n_langs))
+        self.register_buffer("net_temperature", torch.ones(n_langs))
         self.register_buffer("gate_weight", torch.zeros(width))
         self.register_buffer("gate_bias", torch.zeros(()))
         self.register_buffer("gated", torch.zeros(()))
@@ -72,7 +88,7 @@ class EmotionReader(nn.Module):
     def fitted(self) -> bool:
         """For reports and training, not for the forward pass: reading a buffer's value on the
         host would wait for the device on every batch."""
-        return bool(self.scale != 0)
+        return bool((self.scale != 0).any() or (self.mix != 0).any())
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """`[B]` in (0, 1): how much of the reader a row of features `x` (`reader_features`) gets.
@@ -80,19 +96,35 @@ class EmotionReader(nn.Module):
         g = torch.sigmoid(x @ self.gate_weight.float() + self.gate_bias.float())
         return torch.where(self.gated != 0, g, torch.ones_like(g))
 
-    def logits(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
-        """The gated read-out before `scale`, `[B, n_out]` float32; zero where no reader applies."""
-        return self.read(reader_features(pooled), lang)
-
-    def read(self, x: torch.Tensor, lang: torch.Tensor) -> torch.Tensor:
-        """`logits` from the features `x` (`reader_features`) already computed."""
+    def read(self, x: torch.Tensor, lang: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the features `x` (`reader_features`): the read-out `r` `[B, n_out]` and its weight
+        `w` `[B]` (the gate; 0 where no reader applies), both float32 whatever the network's dtype
+        (a bfloat16 network has bfloat16 buffers)."""
         which = lang.clamp(min=0)
-        # In float32 whatever the network's dtype (a bfloat16 network has bfloat16 buffers).
         out = torch.einsum("bd,bod->bo", x, self.weight[which].float()) + self.bias[which].float()
-        has = (lang >= 0) & (x.abs().sum(dim=1) > 0)
-        return out * (has.to(out.dtype) * self.gate(x)).unsqueeze(1)
+        has = ((lang >= 0) & (x.abs().sum(dim=1) > 0)).to(out.dtype)
+        return out * has.unsqueeze(1), has * self.gate(x)
 
-    def forward(self, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
-        """`pooled`: every source's `[B, dim_i]` (zeros for a row without text); `lang` `[B]`
-        reader indices (`reader_indices`). Returns logits `[B, n_out]`, zero where no reader applies."""
-        return (self.logits(pooled, lang) * self.scale.float()).to(pooled[0].dtype)
+    def combine(self, z: torch.Tensor, r: torch.Tensor, w: torch.Tensor, lang: torch.Tensor) -> torch.Tensor:
+        """The network's emotion logits `z` `[B, n_out]` with the read-out `r` and weight `w`
+        (`read`) of rows of readers `lang`: `log p` of the module docstring where something is
+        mixed in, `z'` elsewhere (the same softmax, and bit for bit `z` where the reader adds
+        nothing). Every step stays on the device: no host sync per batch."""
+        which = lang.clamp(min=0)
+        zf = z.float() + (self.scale[which].float() * w).unsqueeze(1) * r
+        a = (self.mix[which].float() * w).clamp(0.0, 1.0)
+        mixed = a > 0
+        # Safe logs: the branch `where` drops must stay finite, or its gradient (explanations
+        # run under autograd) would be NaN.
+        keep = torch.log1p(-a.clamp(max=1.0 - 1e-6)).unsqueeze(1)
+        take = torch.log(torch.where(mixed, a, torch.ones_like(a))).unsqueeze(1)
+        t = torch.where(mixed, self.net_temperature[which].float(), torch.ones_like(a)).unsqueeze(1)
+        logp = torch.logaddexp(keep + F.log_softmax(zf / t, dim=1), take + F.log_softmax(r, dim=1))
+        return torch.where(mixed.unsqueeze(1), logp, zf).to(z.dtype)
+
+    def forward(self, z: torch.Tensor, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
+        """`z`: the network's emotion logits `[B, n_out]`; `pooled`: every source's `[B, dim_i]`
+        (zeros for a row without text); `lang` `[B]` reader indices (`reader_indices`). Returns
+        the logits the emotion softmax reads (`combine`)."""
+        r, w = self.read(reader_features(pooled), lang)
+        return self.combine(z, r, w, lang)

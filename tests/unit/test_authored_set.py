@@ -101,3 +101,14 @@ def test_an_epoch_sees_authored_training_rows_repeat_times() -> None:
     counts = np.bincount(rows, minlength=5).tolist()
     assert counts == [1, preset.authored_repeat, 0, 1, preset.authored_repeat]
     assert epoch_rows(corpus, PRESETS["tiny"]).tolist() == [0, 1, 3, 4]
+
+
+def test_the_untrained_batches_are_well_formed_and_never_the_eval_set_or_a_trained_sentence() -> None:
+    """Batches 5-6 (`training/data/authored_untrained`, docs/DATA.md) wait outside the trained
+    directory; they must stay usable: every line valid, none an evaluation or a trained sentence."""
+    eval_texts = [r["text"] for r in read_eval_set()]
+    untrained = read_authored(eval_texts, root=AUTHORED_DIR.parent / "authored_untrained")
+    assert len(untrained) == 4200
+    trained = {normalized(r.text) for r in read_authored(eval_texts)}
+    assert not trained & {normalized(r.text) for r in untrained}
+    assert all(r.origin.startswith("authored_untrained/") for r in untrained)

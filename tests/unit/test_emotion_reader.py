@@ -15,7 +15,7 @@ from pipeline.reader import NO_READER, READER_LANGS, reader_features, reader_ind
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, Corpus, net_inputs
 from training.data.metrics import predict
-from training.reader import SCALES, fit_reader, source_mask
+from training.reader import candidate_key, candidates, fit_reader, source_mask
 
 CFG = get_profile("small")
 N_PER = 20  # rows per emotion, language and split
@@ -44,6 +44,10 @@ def test_an_unfitted_reader_adds_nothing() -> None:
     torch.testing.assert_close(plain, with_lang, rtol=0, atol=0)
 
 
+def _features(pooled: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([torch.nn.functional.normalize(p, dim=1) for p in pooled], dim=1)
+
+
 def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> None:
     net = RedHeartNet(CFG).eval()
     with torch.no_grad():
@@ -58,46 +62,88 @@ def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> No
     with torch.no_grad():
         plain = net(pooled, present)[EMOTION_KEY]
         read = net(pooled, present, lang=lang)[EMOTION_KEY]
-        extra = net.reader(pooled, lang)
+        r, w = net.reader.read(_features(pooled), lang)
     assert not torch.allclose(read[0], plain[0]) and not torch.allclose(read[1], plain[1])
     torch.testing.assert_close(read[2:], plain[2:], rtol=0, atol=0)
-    assert extra[2:].abs().max() == 0
-    # what is added is exactly scale x (W[lang] x + b[lang]) on the normalised features, before the softmax
-    x = torch.cat([torch.nn.functional.normalize(p[:1], dim=1) for p in pooled], dim=1)
-    expected = 2.0 * (x @ net.reader.weight[0].T + net.reader.bias[0])
-    torch.testing.assert_close(extra[:1], expected, rtol=1e-5, atol=1e-5)
+    assert r[2:].abs().max() == 0 and w[2:].abs().max() == 0 and w[:2].tolist() == [1.0, 1.0]
+    # the read-out is exactly W[lang] x + b[lang] on the normalised features
+    x = _features([p[:1] for p in pooled])
+    expected = x @ net.reader.weight[0].T + net.reader.bias[0]
+    torch.testing.assert_close(r[:1], expected, rtol=1e-5, atol=1e-5)
+    # with nothing mixed in, what reaches the softmax is z + scale x w x r
+    z = torch.randn(4, len(L.EMOTIONS), generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(net.reader.combine(z, r, w, lang), z + 2.0 * w.unsqueeze(1) * r, rtol=1e-6, atol=1e-6)
     # a fitted gate weighs it per row: sigmoid(g x + g0)
     with torch.no_grad():
         net.reader.gate_weight.normal_(generator=torch.Generator().manual_seed(2))
         net.reader.gate_bias.fill_(-0.25)
         net.reader.gated.fill_(1.0)
-        gated = net.reader(pooled, lang)
+        _, gated = net.reader.read(_features(pooled), lang)
     g = torch.sigmoid(x @ net.reader.gate_weight - 0.25)
     assert 0 < float(g) < 1
-    torch.testing.assert_close(gated[:1], g.unsqueeze(1) * expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gated[:1], g, rtol=1e-5, atol=1e-6)
     assert gated[2:].abs().max() == 0
+
+
+def test_the_mixture_is_the_documented_distribution_and_spares_rows_without_a_reader() -> None:
+    """p = (1 - a w) softmax((z + s w r) / T) + a w softmax(r), per language's (s, a, T);
+    rows of no reader keep z bit for bit, and gradients stay finite (explanations use them)."""
+    net = RedHeartNet(CFG).eval()
+    with torch.no_grad():
+        net.reader.weight.normal_(generator=torch.Generator().manual_seed(1))
+        net.reader.gate_weight.normal_(std=0.1, generator=torch.Generator().manual_seed(2))
+        net.reader.gated.fill_(1.0)
+        en, ko = READER_LANGS.index("en"), READER_LANGS.index("ko")
+        net.reader.scale[en], net.reader.mix[en], net.reader.net_temperature[en] = 1.0, 0.5, 2.0
+        net.reader.scale[ko], net.reader.mix[ko], net.reader.net_temperature[ko] = 0.0, 1.0, 1.5
+    pooled, lang = _pooled(4), reader_indices(["en", "ko", "ja", "ko"])
+    z = torch.randn(4, len(L.EMOTIONS), generator=torch.Generator().manual_seed(3), requires_grad=True)
+    r, w = net.reader.read(_features(pooled), lang)
+    out = net.reader.combine(z, r, w, lang)
+    s = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    a = torch.tensor([0.5, 1.0, 0.0, 1.0])
+    t = torch.tensor([2.0, 1.5, 1.0, 1.5])
+    aw = (a * w).unsqueeze(1)
+    want = (1 - aw) * torch.softmax((z + (s * w).unsqueeze(1) * r) / t.unsqueeze(1), 1) + aw * torch.softmax(r, 1)
+    for row in (0, 1, 3):
+        torch.testing.assert_close(torch.softmax(out[row], 0), want[row], rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[2], z[2])  # "ja": no reader
+    out.sum().backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+    # through the network: the served emotion distribution is that softmax (temperature 1)
+    with torch.no_grad():
+        served = net(pooled, lang=lang)[EMOTION_KEY]
+        plain = net(pooled)[EMOTION_KEY]
+    torch.testing.assert_close(served[2], plain[2], rtol=0, atol=0)
+    assert not torch.allclose(served[1], plain[1])
 
 
 def test_a_fitted_reader_serves_a_bfloat16_network() -> None:
     """REDHEART_DTYPE=bfloat16 turns every buffer bfloat16; the read-out still runs (in float32)
-    and adds what the float32 network adds, to bfloat16 rounding."""
+    and the network serves what the float32 one does, to bfloat16 rounding."""
     net = RedHeartNet(CFG).eval()
     with torch.no_grad():
         net.reader.weight.normal_(std=0.05, generator=torch.Generator().manual_seed(1))
         net.reader.scale.fill_(1.5)
+        net.reader.mix.fill_(0.5)
         net.reader.gate_weight.normal_(generator=torch.Generator().manual_seed(2))
         net.reader.gated.fill_(1.0)
     pooled, lang = _pooled(3), reader_indices(["en", "ko", "ja"])
     with torch.no_grad():
-        want = net.reader(pooled, lang)
+        want_r, want_w = net.reader.read(_features(pooled), lang)
+        want = net(pooled, lang=lang)[EMOTION_KEY]
         bf16 = RedHeartNet(CFG).eval()
         bf16.load_state_dict(net.state_dict())
         bf16.to(torch.bfloat16)
-        got = bf16.reader([p.to(torch.bfloat16) for p in pooled], lang)
-        assert torch.isfinite(bf16([p.to(torch.bfloat16) for p in pooled], lang=lang)[EMOTION_KEY].float()).all()
-    assert got.dtype == torch.bfloat16 and want[:2].abs().min() > 0
-    torch.testing.assert_close(got.float(), want, rtol=0.05, atol=0.02)
-    assert got[2].abs().max() == 0
+        half = [p.to(torch.bfloat16) for p in pooled]
+        got_r, got_w = bf16.reader.read(reader_features(half), lang)
+        got = bf16(half, lang=lang)[EMOTION_KEY]
+    assert got_r.dtype == torch.float32 and want_r[:2].abs().min() > 0
+    torch.testing.assert_close(got_r, want_r, rtol=0.05, atol=0.02)
+    torch.testing.assert_close(got_w, want_w, rtol=0.05, atol=0.02)
+    assert got.dtype == torch.bfloat16 and torch.isfinite(got.float()).all()
+    torch.testing.assert_close(got.float(), want, rtol=0.05, atol=0.03)
+    assert got_r[2].abs().max() == 0
 
 
 def _corpus(reviews: int = 0) -> tuple[Corpus, list[np.ndarray]]:
@@ -141,7 +187,7 @@ def _corpus(reviews: int = 0) -> tuple[Corpus, list[np.ndarray]]:
     return corpus, features
 
 
-def test_fit_reads_each_language_from_its_sources_and_chooses_a_scale_on_validation() -> None:
+def test_fit_reads_each_language_from_its_sources_and_chooses_how_to_combine_on_validation() -> None:
     corpus, features = _corpus()
     net = RedHeartNet(CFG).eval()  # untrained: the reader is what knows the emotions here
     record = fit_reader(net, corpus, features)
@@ -151,18 +197,22 @@ def test_fit_reads_each_language_from_its_sources_and_chooses_a_scale_on_validat
     ko = READER_LANGS.index("ko")
     keep = torch.from_numpy(source_mask(net, "ko"))
     assert net.reader.weight[ko][:, ~keep].abs().max() == 0 and net.reader.weight[ko][:, keep].abs().max() > 0
-    assert record["scale"] > 0 and record["scale"] in SCALES
-    assert set(record["scale_grid"]) == {str(s) for s in SCALES}
-    grid = record["scale_grid"]
-    assert min(grid.values(), key=lambda e: e["score"]) is grid[str(record["scale"])]
-    assert grid["0.0"]["score"] > grid[str(record["scale"])]["score"]
+    grids = record["grid"]
+    for lang in READER_LANGS:
+        grid, chosen = grids[lang], record["languages"][lang]["chosen"]
+        assert set(grid) == {candidate_key(c) for c in candidates()}
+        assert grid[chosen]["score"] == min(e["score"] for e in grid.values())
+        assert grid["scale=0.0 mix=0.0 T=1.0"]["score"] > grid[chosen]["score"]  # the reader pays here
+        i = READER_LANGS.index(lang)
+        served = (float(net.reader.scale[i]), float(net.reader.mix[i]), float(net.reader.net_temperature[i]))
+        assert candidate_key(served) == chosen
     assert not record["gate"]["fitted"] and not net.reader.gated  # no sentiment-only rows: no gate
     # the network now serves what was chosen: validation accuracy as the record says
     val = np.nonzero(corpus.split == "val")[0]
     right = predict(net, features, val, corpus)[EMOTION_KEY].argmax(axis=1) == corpus.human_emotion[val].argmax(axis=1)
     by_lang = {lang: float(right[corpus.langs[val] == lang].mean()) for lang in READER_LANGS}
-    chosen = record["scale_grid"][str(record["scale"])]
-    assert by_lang == pytest.approx({"en": chosen["authored_en"], "ko": chosen["authored_ko"]}, abs=1e-4)
+    want = {lang: grids[lang][record["languages"][lang]["chosen"]]["authored"] for lang in READER_LANGS}
+    assert by_lang == pytest.approx(want, abs=1e-4)
 
 
 def test_the_gate_keeps_the_reader_off_sentiment_only_text() -> None:
@@ -171,7 +221,7 @@ def test_the_gate_keeps_the_reader_off_sentiment_only_text() -> None:
     record = fit_reader(net, corpus, features)
     assert record["gate"]["fitted"] and record["gate"]["rows"] == {"emotion_sets": 280, "sentiment_only": 200}
     assert record["gate"]["train_accuracy"] > 0.95
-    assert all("sign_bce" in entry for entry in record["scale_grid"].values())
+    assert all("sign_bce" in entry for entry in record["grid"]["ko"].values())  # Korean reviews: scored
     val = np.nonzero(corpus.split == "val")[0]
     pooled, _, _, bags, lang = net_inputs(corpus, features, val, net.cfg.lexical)
     with torch.no_grad():
@@ -194,3 +244,24 @@ def test_fit_is_deterministic_and_refuses_a_language_without_every_emotion() -> 
     record = fit_reader(net, corpus, features)
     assert not record["languages"]["ko"]["fitted"] and "1 of 7 emotions" in record["languages"]["ko"]["reason"]
     assert net.reader.weight[READER_LANGS.index("ko")].abs().max() == 0
+
+
+def test_a_checkpoint_of_one_summed_scale_loads_and_serves_what_it_served(tmp_path) -> None:
+    """Checkpoints written before the per-language choice hold one scalar `reader.scale` and no
+    `reader.mix` / `reader.net_temperature`; they load (`pipeline.weights.load_into`) as that
+    scale for every language, nothing mixed in: the same answers, bit for bit."""
+    from pipeline.weights import load_into
+
+    net = RedHeartNet(CFG).eval()
+    with torch.no_grad():
+        net.reader.weight.normal_(std=0.1, generator=torch.Generator().manual_seed(1))
+        net.reader.scale.fill_(1.5)
+    old = {k: v for k, v in net.state_dict().items() if k not in ("reader.mix", "reader.net_temperature")}
+    old["reader.scale"] = torch.tensor(1.5)
+    loaded = RedHeartNet(CFG).eval()
+    load_into(loaded, old, tmp_path)
+    assert loaded.reader.scale.tolist() == [1.5] * len(READER_LANGS) and not loaded.reader.mix.any()
+    pooled, lang = _pooled(3), reader_indices(["en", "ko", "ja"])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pooled, lang=lang)[EMOTION_KEY], net(pooled, lang=lang)[EMOTION_KEY],
+                                   rtol=0, atol=0)

@@ -301,9 +301,10 @@ def _lexical_section(record: dict[str, Any] | None) -> list[str]:
 def _reader_section(record: dict[str, Any] | None) -> list[str]:
     out = ["", "## Emotion reader (`training.reader`)",
            "One logistic regression per language (en, ko) on the L2-normalised source vectors, fitted after the "
-           "network; its logits, times a gate (how much a row reads like the human emotion sets rather than a review "
-           "or a tweet) and a scale chosen on validation rows, are added to the emotion head's before the softmax "
-           "(`pipeline.reader`). Rows of other languages get the network alone."]
+           "network and weighted per row by a gate (how much a row reads like the human emotion sets rather than a "
+           "review or a tweet). Per language, chosen on validation rows: a scale of its logits added to the emotion "
+           "head's, and a share of its softmax mixed into theirs (`pipeline.reader`). Rows of other languages get the "
+           "network alone."]
     if not record:
         return out + ["This checkpoint has none (trained before the reader existed)."]
     for lang, f in record["languages"].items():
@@ -322,13 +323,25 @@ def _reader_section(record: dict[str, Any] | None) -> list[str]:
                    f"training rows (reviews, tweets); training accuracy {gate['train_accuracy']:.4f}.")
     elif gate:
         out.append(f"- gate: not fitted ({gate.get('reason', '')}); the reader applies to every row of its languages.")
-    grid = record["scale_grid"]
-    columns = list(next(iter(grid.values()))) if grid else []
-    out += ["", f"Scale chosen: **{record['scale']}** ({record['criterion']}):", "",
-            "| scale | " + " | ".join(columns) + " |",
-            "|---:|" + "---:|" * len(columns)]
-    for scale, row in grid.items():
-        out.append(f"| {scale} | " + " | ".join(f"{row[k]:.4f}" if k in row else "" for k in columns) + " |")
+    if "scale_grid" in record:  # a checkpoint of before the per-language choice: one scale, added
+        grids = {"all": {f"scale={k}": v for k, v in record["scale_grid"].items()}}
+        out += ["", f"Scale chosen (every language): **{record['scale']}**."]
+    else:
+        grids = record.get("grid", {})
+        out += ["", f"Chosen per language ({record['criterion']}):", ""]
+        out += [f"- {lang}: **{f['chosen']}**" for lang, f in record["languages"].items() if "chosen" in f]
+    for lang, grid in grids.items():
+        # each candidate family's best: the plain sum (mix 0) and each mix, so the table stays short
+        best: dict[str, tuple[str, dict[str, float]]] = {}
+        for key, row in grid.items():
+            family = key.split(" T=")[0].split(" ", 1)[1] if " mix=" in key else key
+            if family not in best or row["score"] < best[family][1]["score"]:
+                best[family] = (key, row)
+        columns = list(next(iter(grid.values()))) if grid else []
+        out += ["", f"{lang}: the best candidate of each mix ({len(grid)} candidates scored; all in the manifest):", "",
+                "| candidate | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+        for key, row in best.values():
+            out.append(f"| {key} | " + " | ".join(f"{row[k]:.4f}" if k in row else "" for k in columns) + " |")
     return out
 
 
