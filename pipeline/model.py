@@ -25,7 +25,7 @@ from pipeline.heads import ANALYZER_OUTPUTS, CERTAINTY, Analyzer, TaskHeads
 from pipeline.layers import count
 from pipeline.lexical import LexicalEncoder
 from pipeline.modality_tokens import ModalityTokens
-from pipeline.reader import EmotionReader, reader_features
+from pipeline.reader import EmotionReader
 
 AUXILIARY: tuple[str, ...] = ("dsp", "utility")
 
@@ -74,8 +74,7 @@ class RedHeartNet(nn.Module):
         combine = None
         if lang is not None:  # an unfitted reader changes nothing, bit for bit; no host sync to ask
             rows = lang.to(pooled[0].device)
-            r, w = self.reader.read(reader_features(pooled), rows)
-            combine = {"emotions": lambda z: self.reader.combine(z, r, w, rows)}
+            combine = {"emotions": lambda z: self.reader(z, pooled, rows)}
         fused, projected = self.fusion(pooled)
         if text_present is not None:
             # An event without text reads its answer from a fused slot that carries no

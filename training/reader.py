@@ -230,7 +230,8 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
     grids: dict[str, dict[str, dict[str, float]]] = {}
     chosen: dict[str, tuple[float, float, float]] = {}
     for i, lang in enumerate(READER_LANGS):
-        mine, mine_signed = rows[corpus.langs[rows] == lang], signed[corpus.langs[signed] == lang]
+        here = corpus.langs[rows] == lang
+        mine, mine_signed = rows[here], signed[corpus.langs[signed] == lang]
         if not fitted[lang]["fitted"] or not len(mine):
             continue
         both = np.concatenate([mine, mine_signed])
@@ -238,7 +239,7 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
             base = np.log(np.clip(predict(net, features, both, corpus)[EMOTION_KEY].astype(np.float64), 1e-12, 1.0))
         read = _read_out(net, corpus, features, both)
         chosen[lang], grids[lang] = _choose(
-            net, i, torch.from_numpy(base.astype(np.float32)), read, gold[corpus.langs[rows] == lang],
+            net, i, torch.from_numpy(base.astype(np.float32)), read, gold[here],
             corpus.pos_target[mine_signed] > 0.5, corpus.human_set[mine].astype(str))
     with torch.no_grad():
         for i, lang in enumerate(READER_LANGS):

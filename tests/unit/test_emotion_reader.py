@@ -44,10 +44,6 @@ def test_an_unfitted_reader_adds_nothing() -> None:
     torch.testing.assert_close(plain, with_lang, rtol=0, atol=0)
 
 
-def _features(pooled: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([torch.nn.functional.normalize(p, dim=1) for p in pooled], dim=1)
-
-
 def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> None:
     net = RedHeartNet(CFG).eval()
     with torch.no_grad():
@@ -62,12 +58,12 @@ def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> No
     with torch.no_grad():
         plain = net(pooled, present)[EMOTION_KEY]
         read = net(pooled, present, lang=lang)[EMOTION_KEY]
-        r, w = net.reader.read(_features(pooled), lang)
+        r, w = net.reader.read(reader_features(pooled), lang)
     assert not torch.allclose(read[0], plain[0]) and not torch.allclose(read[1], plain[1])
     torch.testing.assert_close(read[2:], plain[2:], rtol=0, atol=0)
     assert r[2:].abs().max() == 0 and w[2:].abs().max() == 0 and w[:2].tolist() == [1.0, 1.0]
     # the read-out is exactly W[lang] x + b[lang] on the normalised features
-    x = _features([p[:1] for p in pooled])
+    x = torch.cat([torch.nn.functional.normalize(p[:1], dim=1) for p in pooled], dim=1)
     expected = x @ net.reader.weight[0].T + net.reader.bias[0]
     torch.testing.assert_close(r[:1], expected, rtol=1e-5, atol=1e-5)
     # with nothing mixed in, what reaches the softmax is z + scale x w x r
@@ -78,7 +74,7 @@ def test_a_fitted_reader_moves_only_rows_of_its_languages_that_have_text() -> No
         net.reader.gate_weight.normal_(generator=torch.Generator().manual_seed(2))
         net.reader.gate_bias.fill_(-0.25)
         net.reader.gated.fill_(1.0)
-        _, gated = net.reader.read(_features(pooled), lang)
+        _, gated = net.reader.read(reader_features(pooled), lang)
     g = torch.sigmoid(x @ net.reader.gate_weight - 0.25)
     assert 0 < float(g) < 1
     torch.testing.assert_close(gated[:1], g, rtol=1e-5, atol=1e-6)
@@ -98,7 +94,7 @@ def test_the_mixture_is_the_documented_distribution_and_spares_rows_without_a_re
         net.reader.scale[ko], net.reader.mix[ko], net.reader.net_temperature[ko] = 0.0, 1.0, 1.5
     pooled, lang = _pooled(4), reader_indices(["en", "ko", "ja", "ko"])
     z = torch.randn(4, len(L.EMOTIONS), generator=torch.Generator().manual_seed(3), requires_grad=True)
-    r, w = net.reader.read(_features(pooled), lang)
+    r, w = net.reader.read(reader_features(pooled), lang)
     out = net.reader.combine(z, r, w, lang)
     s = torch.tensor([1.0, 0.0, 0.0, 0.0])
     a = torch.tensor([0.5, 1.0, 0.0, 1.0])
@@ -130,7 +126,7 @@ def test_a_fitted_reader_serves_a_bfloat16_network() -> None:
         net.reader.gated.fill_(1.0)
     pooled, lang = _pooled(3), reader_indices(["en", "ko", "ja"])
     with torch.no_grad():
-        want_r, want_w = net.reader.read(_features(pooled), lang)
+        want_r, want_w = net.reader.read(reader_features(pooled), lang)
         want = net(pooled, lang=lang)[EMOTION_KEY]
         bf16 = RedHeartNet(CFG).eval()
         bf16.load_state_dict(net.state_dict())
