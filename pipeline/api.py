@@ -341,11 +341,21 @@ class Pipeline:
         """Encoders + network for a prepared batch (no grad bookkeeping is set up here:
         callers wrap it in `inference_mode` or, for explanations, enable grad)."""
         pooled, text_present = self._pooled(batch)
-        return self.net(pooled, text_present, self._modalities(batch), lang=self._reader_langs(batch))
+        lang = self._reader_langs(batch)
+        return self.net(pooled, text_present, self._modalities(batch), lang=lang, ngram=self._reader_ngrams(batch, lang))
 
     def _reader_langs(self, batch: PreparedBatch) -> torch.Tensor:
         """Each row's emotion reader (`pipeline.reader`), from its resolved language."""
         return reader_indices(batch.langs, self.device)
+
+    def _reader_ngrams(self, batch: PreparedBatch, lang: torch.Tensor) -> torch.Tensor | None:
+        """The emotion reader's n-gram read-out of each row (`EmotionReader.ngram_read`), from the
+        batch's lexical bags (None for a profile without them). Computed once per batch: the
+        network is handed the lexical vector, not the bags."""
+        if batch.lexical is None:
+            return None
+        ids, offsets = batch.lexical
+        return self.net.reader.ngram_read(ids.to(self.device), offsets.to(self.device), lang)
 
     @staticmethod
     def _to_host(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -450,13 +460,14 @@ class Pipeline:
             pooled, text_present = self._pooled(batch)
             modalities = self._modalities(batch)
             lang = self._reader_langs(batch)
-            raw = self._to_host(self.net(pooled, text_present, modalities, lang=lang))
+            ngram = self._reader_ngrams(batch, lang)
+            raw = self._to_host(self.net(pooled, text_present, modalities, lang=lang, ngram=ngram))
             mc = mc_dropout(
-                self.net, rows_forward(self.net, pooled, text_present, modalities, lang=lang), len(batch), adv.passes,
-                seed=adv.seed,
+                self.net, rows_forward(self.net, pooled, text_present, modalities, lang=lang, ngram=ngram), len(batch),
+                adv.passes, seed=adv.seed,
             )
         spreads = score_std(mc)
-        explained = self._explain(batch, pooled, text_present, modalities, adv.top_k)
+        explained = self._explain(batch, pooled, text_present, modalities, ngram, adv.top_k)
         out = self.results(batch, raw)
         for i, analyzed in enumerate(out):
             result, s = analyzed.result, spreads[i]
@@ -474,6 +485,7 @@ class Pipeline:
         pooled: list[torch.Tensor],
         text_present: torch.Tensor | None,
         modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None,
+        ngram: torch.Tensor | None,
         top_k: int,
     ) -> list[dict[str, Any] | None]:
         """Per event, its explanation by the encoder that reads its language (None without
@@ -496,14 +508,17 @@ class Pipeline:
         text_present = None if text_present is None else text_present.clone()
         modalities = None if modalities is None else {k: (x.clone(), h.clone()) for k, (x, h) in modalities.items()}
         lang = self._reader_langs(batch)
+        ngram = None if ngram is None else ngram.clone()
         for index, members in groups.items():
             rows = torch.tensor([r for r, _ in members], dtype=torch.long, device=self.device)
             sub_present = None if text_present is None else text_present[rows]
             sub_modalities = None if modalities is None else take_rows(modalities, rows)
             sub_lang = lang[rows]
+            sub_ngram = None if ngram is None else ngram[rows]
 
             def net_forward(p: list[torch.Tensor], i: torch.Tensor) -> dict[str, torch.Tensor]:
-                return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i), lang=sub_lang[i])
+                return self.net(p, take_rows(sub_present, i), take_rows(sub_modalities, i), lang=sub_lang[i],
+                                ngram=take_rows(sub_ngram, i))
 
             found = explain(
                 self.encoders[index],  # type: ignore[arg-type]

@@ -52,7 +52,8 @@ class RedHeartNet(nn.Module):
             self.analyzers = nn.ModuleDict({task: Analyzer(task, d, getattr(cfg, task), p) for task in TASKS})
             self.auxiliary = nn.ModuleDict({kind: AuxiliaryModule(kind, d, getattr(cfg, kind), p) for kind in AUXILIARY})
             self.lexical = LexicalEncoder(cfg.lexical) if cfg.lexical is not None else None
-        self.reader = EmotionReader(cfg.source_dims, len(OUTPUT_LABELS["emotion.emotions"]))
+        self.reader = EmotionReader(cfg.source_dims, len(OUTPUT_LABELS["emotion.emotions"]),
+                                    cfg.lexical.buckets if cfg.lexical is not None else None)
 
     def forward(
         self,
@@ -61,6 +62,7 @@ class RedHeartNet(nn.Module):
         modalities: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
         lexical: tuple[torch.Tensor, torch.Tensor] | None = None,
         lang: torch.Tensor | None = None,
+        ngram: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """`pooled[i]` `[B, dim_i]`: encoder outputs (rows without text: zeros, masked by
         `text_present` `[B]` bool; None: every row has text). `modalities`: name ->
@@ -69,12 +71,17 @@ class RedHeartNet(nn.Module):
         row without text), or None when `pooled` already ends with its vector
         (`self.lexical(ids, offsets)`, computed once and reused, e.g. across MC-dropout passes).
         `lang` `[B]`: each row's emotion reader (`pipeline.reader.reader_indices`); None: no reader
-        (what training the network itself uses; the reader adds nothing until fitted anyway)."""
+        (what training the network itself uses; the reader adds nothing until fitted anyway).
+        `ngram` `[B, n_out]`: the reader's n-gram read-out (`EmotionReader.ngram_read`), for a
+        caller that passes the lexical vector in `pooled` rather than the bags; computed here
+        from `lexical` otherwise."""
+        if lang is not None and ngram is None and lexical is not None:
+            ngram = self.reader.ngram_read(*lexical, lang.to(pooled[0].device))
         pooled = self._with_lexical(pooled, lexical)
         combine = None
         if lang is not None:  # an unfitted reader changes nothing, bit for bit; no host sync to ask
             rows = lang.to(pooled[0].device)
-            combine = {"emotions": lambda z: self.reader(z, pooled, rows)}
+            combine = {"emotions": lambda z: self.reader(z, pooled, rows, ngram)}
         fused, projected = self.fusion(pooled)
         if text_present is not None:
             # An event without text reads its answer from a fused slot that carries no

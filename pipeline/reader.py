@@ -1,5 +1,5 @@
 """The emotion reader: one linear emotion read-out per language over the text sources' pooled
-vectors, added to the emotion analyzer's logits where the text reads like a situation or a
+vectors and the text's hashed n-grams, added to the emotion analyzer's logits where the text reads like a situation or a
 comment, not like a review or a tweet (docs/PIPELINE.md, "Step 3", the emotion reader).
 
 Why it exists: the network reads the text through a 128-wide fusion shared by both languages and
@@ -17,10 +17,11 @@ was fitted on (the human emotion sets) from the review and tweet corpora that te
 only. A review gets little of the reader (its sentiment stays the network's); a situation gets
 all of it.
 
-What it computes, per row with text and a reader: the read-out `r = W[lang] @ x + b[lang]` and
-its weight `w = gate(x)` (`gate(x) = sigmoid(g @ x + g0)`), where `x` is the concatenation of each
-source's L2-normalised pooled vector (the frozen encoders', then the lexical encoder's) and `lang`
-is the row's reader (`READER_LANGS`); then, from the network's emotion logits `z`, with three
+What it computes, per row with text and a reader: the read-out `r = W[lang] @ x + b[lang] +
+N[lang] @ n` and its weight `w = gate(x)` (`gate(x) = sigmoid(g @ x + g0)`), where `x` is the
+concatenation of each source's L2-normalised pooled vector (the frozen encoders', then the
+lexical encoder's), `n` the text's n-gram vector (below) and `lang` the row's reader
+(`READER_LANGS`); then, from the network's emotion logits `z`, with three
 numbers per language (`scale` s, `mix` a, `net_temperature` T):
 
     z' = z + s * w * r                                           (the read-out added to the logits)
@@ -35,6 +36,16 @@ is the softmax of `z'`), so a row with nothing mixed in is served `z'` itself. A
 language, or without text, gets nothing. The Korean reader's MiniLM block is zero: MiniLM reads
 Hangul as jamo pieces, and a read-out on it does worse than one without it. Until the gate is
 fitted (`gated` = 0) it is 1 everywhere.
+
+Why the n-gram vector: the lexical encoder hands the network the *mean* of its n-grams' 32-d
+embeddings, which keeps little of which words were there. Read directly, the same hashed ids
+(`pipeline.lexical`: words, character 1-3-grams of `<word>`, word pairs) carry the feeling words
+of a sentence ("서운", "기뻤", "furious") to the read-out: on the hand-labeled sentences a linear
+read-out of e5 and the n-grams together is right for far more Korean sentences than one of e5
+alone (docs/BENCHMARKS.md, "The n-gram read-out"). `n` is the text's sublinear tf-idf vector over
+the lexical buckets, L2-normalised: `(1 + log count) * idf[id]` per distinct id, `idf` fitted on
+the reader's training rows (`ngram_features`). `N` is stored `[buckets, language, emotion]`; a
+profile without a lexical encoder has no `N`.
 
 Every number here is a buffer, not a parameter: `training.reader` fits `W`, `b` and the gate
 (logistic regressions) after the network has trained and chooses `scale`, `mix` and
@@ -69,12 +80,36 @@ def reader_features(pooled: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([F.normalize(p.float(), dim=1) for p in pooled], dim=1)
 
 
+def ngram_features(ids: torch.Tensor, offsets: torch.Tensor, idf: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The n-gram vectors of packed bags (`pipeline.lexical.pack`), sparse: (row, bucket, value)
+    per distinct id of each row, value = (1 + log count) * idf[bucket], L2-normalised per row.
+    Training builds its design matrix from this same function, so what is fitted is what serves."""
+    n = offsets.numel()
+    buckets = idf.numel()
+    lengths = torch.diff(offsets, append=torch.tensor([ids.numel()], dtype=offsets.dtype, device=offsets.device))
+    seg = torch.repeat_interleave(torch.arange(n, device=ids.device), lengths)
+    key, count = torch.unique(seg * buckets + ids, return_counts=True)
+    row, col = key // buckets, key % buckets
+    value = (1.0 + torch.log(count.float())) * idf[col].float()
+    norm = torch.zeros(n, device=ids.device).index_add_(0, row, value * value).sqrt()
+    return row, col, value / norm[row]
+
+
 class EmotionReader(nn.Module):
-    def __init__(self, source_dims: list[int], n_out: int) -> None:
+    def __init__(self, source_dims: list[int], n_out: int, ngram_buckets: int | None = None) -> None:
         super().__init__()
         self.source_dims = list(source_dims)
         width = sum(source_dims)
         n_langs = len(READER_LANGS)
+        self.n_out = n_out
+        self.ngram_weight: torch.Tensor | None
+        self.ngram_idf: torch.Tensor | None
+        if ngram_buckets:
+            self.register_buffer("ngram_weight", torch.zeros(ngram_buckets, n_langs, n_out))
+            self.register_buffer("ngram_idf", torch.ones(ngram_buckets))
+        else:
+            self.ngram_weight = self.ngram_idf = None
         self.register_buffer("weight", torch.zeros(n_langs, n_out, width))
         self.register_buffer("bias", torch.zeros(n_langs, n_out))
         self.register_buffer("scale", torch.zeros(n_langs))
@@ -96,12 +131,29 @@ class EmotionReader(nn.Module):
         g = torch.sigmoid(x @ self.gate_weight.float() + self.gate_bias.float())
         return torch.where(self.gated != 0, g, torch.ones_like(g))
 
-    def read(self, x: torch.Tensor, lang: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """From the features `x` (`reader_features`): the read-out `r` `[B, n_out]` and its weight
-        `w` `[B]` (the gate; 0 where no reader applies), both float32 whatever the network's dtype
-        (a bfloat16 network has bfloat16 buffers)."""
+    def ngram_read(self, ids: torch.Tensor, offsets: torch.Tensor, lang: torch.Tensor) -> torch.Tensor:
+        """`N[lang] @ n` of packed bags, `[B, n_out]` float32: each row's n-gram vector
+        (`ngram_features`) read by its language's block (zeros for a row of no reader, for an
+        empty bag, and in a profile without n-gram buffers)."""
+        n = offsets.numel()
+        out = torch.zeros(n, self.n_out, device=lang.device)
+        if self.ngram_weight is None or self.ngram_idf is None or not ids.numel():
+            return out
+        row, col, value = ngram_features(ids.to(lang.device), offsets.to(lang.device), self.ngram_idf)
+        which = lang.clamp(min=0)[row]
+        out.index_add_(0, row, value.unsqueeze(1) * self.ngram_weight[col, which].float())
+        return out * (lang >= 0).unsqueeze(1).to(out.dtype)
+
+    def read(self, x: torch.Tensor, lang: torch.Tensor, ngram: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the features `x` (`reader_features`) and the n-gram read-out `ngram` (`ngram_read`;
+        None: none): the read-out `r` `[B, n_out]` and its weight `w` `[B]` (the gate; 0 where no
+        reader applies), both float32 whatever the network's dtype (a bfloat16 network has
+        bfloat16 buffers)."""
         which = lang.clamp(min=0)
         out = torch.einsum("bd,bod->bo", x, self.weight[which].float()) + self.bias[which].float()
+        if ngram is not None:
+            out = out + ngram.float()
         has = ((lang >= 0) & (x.abs().sum(dim=1) > 0)).to(out.dtype)
         return out * has.unsqueeze(1), has * self.gate(x)
 
@@ -122,9 +174,11 @@ class EmotionReader(nn.Module):
         logp = torch.logaddexp(keep + F.log_softmax(zf / t, dim=1), take + F.log_softmax(r, dim=1))
         return torch.where(mixed.unsqueeze(1), logp, zf).to(z.dtype)
 
-    def forward(self, z: torch.Tensor, pooled: list[torch.Tensor], lang: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, pooled: list[torch.Tensor], lang: torch.Tensor,
+                ngram: torch.Tensor | None = None) -> torch.Tensor:
         """`z`: the network's emotion logits `[B, n_out]`; `pooled`: every source's `[B, dim_i]`
-        (zeros for a row without text); `lang` `[B]` reader indices (`reader_indices`). Returns
-        the logits the emotion softmax reads (`combine`)."""
-        r, w = self.read(reader_features(pooled), lang)
+        (zeros for a row without text); `lang` `[B]` reader indices (`reader_indices`); `ngram`
+        the rows' n-gram read-out (`ngram_read`). Returns the logits the emotion softmax reads
+        (`combine`)."""
+        r, w = self.read(reader_features(pooled), lang, ngram)
         return self.combine(z, r, w, lang)

@@ -212,16 +212,23 @@ def with_checkpoint_adapters(cfg: ProfileConfig, manifest: dict[str, Any], direc
 
 
 def upgraded(state: dict[str, torch.Tensor], net: RedHeartNet) -> dict[str, torch.Tensor]:
-    """`state` in today's layout. A checkpoint written before the emotion reader chose per
-    language (2026-12-03) has one `reader.scale` for every language and no `reader.mix` or
-    `reader.net_temperature`: it summed, which is today's reader with that scale for every
-    language and nothing mixed in, so it serves exactly what it served."""
-    if "reader.scale" not in state or state["reader.scale"].dim() != 0 or "reader.mix" in state:
-        return state
-    n = net.reader.scale.numel()
-    return {**state, "reader.scale": state["reader.scale"].expand(n).clone(),
-            "reader.mix": torch.zeros(n, dtype=state["reader.scale"].dtype),
-            "reader.net_temperature": torch.ones(n, dtype=state["reader.scale"].dtype)}
+    """`state` in today's layout, serving exactly what it served:
+    - a checkpoint written before the emotion reader chose per language (2026-12-03) has one
+      `reader.scale` for every language and no `reader.mix` or `reader.net_temperature`: it
+      summed, which is today's reader with that scale for every language and nothing mixed in;
+    - one written before the reader read n-grams (2026-12-03) has no `reader.ngram_weight` or
+      `reader.ngram_idf`: a zero n-gram block reads nothing."""
+    if "reader.scale" in state and state["reader.scale"].dim() == 0 and "reader.mix" not in state:
+        n = net.reader.scale.numel()
+        state = {**state, "reader.scale": state["reader.scale"].expand(n).clone(),
+                 "reader.mix": torch.zeros(n, dtype=state["reader.scale"].dtype),
+                 "reader.net_temperature": torch.ones(n, dtype=state["reader.scale"].dtype)}
+    reader = net.reader
+    if reader.ngram_weight is not None and "reader.weight" in state and "reader.ngram_weight" not in state:
+        dtype = state["reader.weight"].dtype
+        state = {**state, "reader.ngram_weight": torch.zeros(reader.ngram_weight.shape, dtype=dtype),
+                 "reader.ngram_idf": torch.ones(reader.ngram_idf.shape, dtype=dtype)}
+    return state
 
 
 def load_into(net: RedHeartNet, state: dict[str, torch.Tensor], directory: Path | str) -> None:

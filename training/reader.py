@@ -35,12 +35,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.model import RedHeartNet
-from pipeline.reader import READER_LANGS, READER_SKIPS, reader_features, reader_indices
+from pipeline.lexical import pack
+from pipeline.reader import READER_LANGS, READER_SKIPS, ngram_features, reader_features, reader_indices
 from schemas import labels as L
 from training.calibration import dominant_rows, fit_temperature, nll, uncalibrated
 from training.data import authored_set
@@ -73,6 +75,31 @@ def reader_inputs(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], 
     return np.concatenate(out) if out else np.zeros((0, sum(net.cfg.source_dims)), dtype=np.float32)
 
 
+def _bags(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    every = corpus.lexical_bags(net.cfg.lexical)
+    return pack([every[i] for i in rows])
+
+
+def fit_idf(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> int:
+    """`net.reader.ngram_idf` from the bags of `rows`: log((1 + n) / (1 + df)) + 1 per bucket
+    (df: rows holding it); returns n."""
+    every = corpus.lexical_bags(net.cfg.lexical)
+    df = np.zeros(net.reader.ngram_idf.numel(), dtype=np.float64)
+    for i in rows:
+        df[np.unique(every[i])] += 1.0
+    with torch.no_grad():
+        net.reader.ngram_idf.copy_(torch.from_numpy((np.log((1.0 + len(rows)) / (1.0 + df)) + 1.0).astype(np.float32)))
+    return int(len(rows))
+
+
+def reader_ngrams(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> sp.csr_matrix:
+    """The n-gram vectors (`pipeline.reader.ngram_features`, with the fitted idf) of corpus rows,
+    `[n, buckets]` sparse: the very numbers serving computes."""
+    row, col, value = ngram_features(*_bags(net, corpus, rows), net.reader.ngram_idf)
+    return sp.csr_matrix((value.double().numpy(), (row.numpy(), col.numpy())),
+                         shape=(len(rows), net.reader.ngram_idf.numel()))
+
+
 def source_mask(net: RedHeartNet, lang: str) -> np.ndarray:
     """Which feature columns the reader of `lang` reads (False for the sources it skips)."""
     names = [e.name for e in net.cfg.encoders] + (["lexical"] if net.cfg.lexical is not None else [])
@@ -94,13 +121,17 @@ def sentiment_only_rows(corpus: Corpus, split: str) -> np.ndarray:
 
 
 def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
-    """Each language's read-out into `net.reader.weight` / `bias`; returns what was fitted."""
+    """Each language's read-out into `net.reader.weight` / `bias` (and `ngram_weight` /
+    `ngram_idf` where the profile has a lexical encoder); returns what was fitted."""
     reader = net.reader
     weight = torch.zeros_like(reader.weight)
     bias = torch.zeros_like(reader.bias)
+    ngram_weight = None if reader.ngram_weight is None else torch.zeros_like(reader.ngram_weight)
     fitted: dict[str, Any] = {}
     dominant, gold = dominant_rows(corpus, "train")
     authored = corpus.human_set[dominant] == authored_set.DATASET if len(dominant) else np.zeros(0, dtype=bool)
+    if ngram_weight is not None:
+        fitted["idf_rows"] = fit_idf(net, corpus, dominant[np.isin(corpus.langs[dominant].astype(str), READER_LANGS)])
     for i, lang in enumerate(READER_LANGS):
         mine = corpus.langs[dominant] == lang
         y_authored = gold[mine & authored]
@@ -112,18 +143,25 @@ def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray])
         rows, y = dominant[mine], gold[mine]
         keep = source_mask(net, lang)
         x = reader_inputs(net, corpus, features, rows)[:, keep]
-        model = LogisticRegression(C=C, max_iter=5000).fit(x, y, sample_weight=np.where(authored[mine], 1.0,
-                                                                                         COMMENT_WEIGHT))
+        design = x if ngram_weight is None else sp.hstack([sp.csr_matrix(x), reader_ngrams(net, corpus, rows)]).tocsr()
+        model = LogisticRegression(C=C, max_iter=5000).fit(design, y, sample_weight=np.where(authored[mine], 1.0,
+                                                                                              COMMENT_WEIGHT))
+        dense = int(keep.sum())
         w = np.zeros((len(L.EMOTIONS), keep.size), dtype=np.float32)
-        w[:, keep] = model.coef_
+        w[:, keep] = model.coef_[:, :dense]
         weight[i] = torch.from_numpy(w)
         bias[i] = torch.from_numpy(model.intercept_.astype(np.float32))
         sets = {name: int((corpus.human_set[rows] == name).sum()) for name in sorted(set(corpus.human_set[rows]))}
-        fitted[lang] = {"fitted": True, "rows": sets, "train_accuracy": round(float(model.score(x, y)), 4),
+        fitted[lang] = {"fitted": True, "rows": sets, "train_accuracy": round(float(model.score(design, y)), 4),
                         "skipped_sources": list(READER_SKIPS.get(lang, ()))}
+        if ngram_weight is not None:
+            ngram_weight[:, i, :] = torch.from_numpy(model.coef_[:, dense:].T.astype(np.float32))
+            fitted[lang]["ngram_buckets_read"] = int((np.abs(model.coef_[:, dense:]).sum(axis=0) > 0).sum())
     with torch.no_grad():
         reader.weight.copy_(weight)
         reader.bias.copy_(bias)
+        if ngram_weight is not None:
+            reader.ngram_weight.copy_(ngram_weight)
     return fitted
 
 
@@ -161,7 +199,8 @@ def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows
     x = torch.from_numpy(reader_inputs(net, corpus, features, rows))
     lang = reader_indices([str(corpus.langs[i]) for i in rows])
     with torch.inference_mode():
-        r, w = net.reader.read(x, lang)
+        ngram = None if net.lexical is None else net.reader.ngram_read(*_bags(net, corpus, rows), lang)
+        r, w = net.reader.read(x, lang, ngram)
     return r, w, lang
 
 
@@ -223,6 +262,7 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
         net.reader.mix.zero_()
         net.reader.net_temperature.fill_(1.0)
     fitted = _fit_languages(net, corpus, features)
+    idf_rows = fitted.pop("idf_rows", None)
     gate = _fit_gate(net, corpus, features)
     rows, gold = dominant_rows(corpus, "val")
     signed = sentiment_only_rows(corpus, "val")
@@ -247,13 +287,19 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
     for lang, (s, a, t) in chosen.items():
         fitted[lang] |= {"scale": s, "mix": a, "net_temperature": t, "chosen": candidate_key((s, a, t))}
     return {
-        "what": "per-language logistic regression on the L2-normalised source vectors, gated by a logistic regression "
+        "what": "per-language logistic regression on the L2-normalised source vectors and the text's n-gram tf-idf "
+                "vector, gated by a logistic regression "
                 "that tells the human emotion sets' text from reviews and tweets; per language, scale x gate x its "
                 "logits are added to the network's emotion logits and mix x gate of its softmax mixed into theirs "
                 "(pipeline.reader)",
         "C": C,
         "comment_weight": COMMENT_WEIGHT,
         "languages": fitted,
+        **({"ngrams": {"ids": "pipeline.lexical's hashed ids (words, character 1-3-grams of <word>, word pairs)",
+                       "value": "(1 + log count) * idf per distinct id, L2-normalised per text",
+                       "idf": "log((1 + n) / (1 + df)) + 1 over the reader's training rows",
+                       "idf_rows": idf_rows, "buckets": int(net.reader.ngram_idf.numel())}}
+           if idf_rows is not None else {}),
         "gate": gate | {"C": GATE_C},
         "grid": grids,
         "criterion": "per language: score = the validation NLL of the dominant emotion on that language's rows "

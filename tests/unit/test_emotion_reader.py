@@ -11,7 +11,7 @@ import torch
 
 from pipeline.config import get_profile
 from pipeline.model import RedHeartNet
-from pipeline.reader import NO_READER, READER_LANGS, reader_features, reader_index, reader_indices
+from pipeline.reader import NO_READER, READER_LANGS, ngram_features, reader_features, reader_index, reader_indices
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, Corpus, net_inputs
 from training.data.metrics import predict
@@ -261,3 +261,84 @@ def test_a_checkpoint_of_one_summed_scale_loads_and_serves_what_it_served(tmp_pa
     with torch.no_grad():
         torch.testing.assert_close(loaded(pooled, lang=lang)[EMOTION_KEY], net(pooled, lang=lang)[EMOTION_KEY],
                                    rtol=0, atol=0)
+
+
+def test_ngram_features_are_sublinear_tf_idf_normalised_per_text() -> None:
+    """Known answer: a bag of ids 5, 5, 7, an empty bag, a bag of id 7."""
+    idf = torch.ones(16)
+    idf[5], idf[7] = 2.0, 3.0
+    ids, offsets = torch.tensor([5, 5, 7, 7]), torch.tensor([0, 3, 3])
+    row, col, value = ngram_features(ids, offsets, idf)
+    a, b = (1 + np.log(2)) * 2.0, 3.0
+    norm = np.hypot(a, b)
+    assert row.tolist() == [0, 0, 2] and col.tolist() == [5, 7, 7]
+    np.testing.assert_allclose(value.numpy(), [a / norm, b / norm, 1.0], rtol=1e-6)
+
+
+# One feeling word per emotion and language: in these rows the emotion is in the words only.
+_WORDS = {"en": ("delighted", "adore", "astonished", "furious", "terrified", "heartbroken", "revolting"),
+          "ko": ("기뻤다", "사랑해", "놀랐다", "화났다", "무서웠다", "슬펐다", "역겨웠다")}
+
+
+def _word_corpus() -> tuple[Corpus, list[np.ndarray]]:
+    """Rows whose encoder vectors are noise and whose emotion is one word of the text."""
+    corpus, features = _corpus()
+    rng = np.random.default_rng(1)
+    features = [rng.normal(size=f.shape).astype(np.float32) for f in features]
+    gold = corpus.human_emotion.argmax(axis=1)
+    corpus.texts = [f"{_WORDS[str(lang)][g]} row {i}" for i, (lang, g) in enumerate(zip(corpus.langs, gold))]
+    return corpus, features
+
+
+def test_the_ngram_block_reads_the_feeling_words_and_serves_what_training_fitted() -> None:
+    from pipeline.lexical import bags as lexical_bags, pack
+
+    corpus, features = _word_corpus()
+    net = RedHeartNet(CFG).eval()
+    record = fit_reader(net, corpus, features)
+    assert record["ngrams"]["idf_rows"] == int((corpus.split == "train").sum())
+    for lang in READER_LANGS:
+        assert record["languages"][lang]["train_accuracy"] == 1.0 and record["languages"][lang]["ngram_buckets_read"] > 0
+    i_en, i_ko = READER_LANGS.index("en"), READER_LANGS.index("ko")
+    assert net.reader.ngram_weight[:, i_en].abs().max() > 0 and net.reader.ngram_weight[:, i_ko].abs().max() > 0
+    # validation rows (other row numbers, the same words): right through the n-grams alone
+    val = np.nonzero(corpus.split == "val")[0]
+    right = predict(net, features, val, corpus)[EMOTION_KEY].argmax(axis=1) == corpus.human_emotion[val].argmax(axis=1)
+    assert right.mean() > 0.95
+    # serving hands the network the lexical vector and the read-out of the bags (pipeline.api);
+    # training hands it the bags: the same answer
+    pooled, present, modal, packed, lang = net_inputs(corpus, features, val, net.cfg.lexical)
+    with torch.no_grad():
+        trained = net(pooled, present, modal, packed, lang)[EMOTION_KEY]
+        served_bags = pack(lexical_bags([corpus.texts[i] for i in val], CFG.lexical))
+        with_vector = net._with_lexical(pooled, served_bags)
+        served = net(with_vector, present, modal, lang=lang, ngram=net.reader.ngram_read(*served_bags, lang))[EMOTION_KEY]
+    torch.testing.assert_close(served, trained, rtol=0, atol=0)
+    # a row of no reader gets no n-gram read-out
+    ja = net.reader.ngram_read(*pack(lexical_bags([corpus.texts[val[0]]], CFG.lexical)), torch.tensor([NO_READER]))
+    assert ja.abs().max() == 0
+
+
+def test_a_checkpoint_without_the_ngram_block_loads_and_serves_what_it_served(tmp_path) -> None:
+    """Checkpoints written before the reader read n-grams have no `reader.ngram_weight` /
+    `reader.ngram_idf`; they load as a zero block: the same answers, bit for bit."""
+    from pipeline.lexical import bags as lexical_bags, pack
+    from pipeline.weights import load_into
+
+    net = RedHeartNet(CFG).eval()
+    with torch.no_grad():
+        net.reader.weight.normal_(std=0.1, generator=torch.Generator().manual_seed(1))
+        net.reader.scale.fill_(1.0)
+        net.reader.mix.fill_(0.5)
+    old = {k: v for k, v in net.state_dict().items() if not k.startswith("reader.ngram_")}
+    loaded = RedHeartNet(CFG).eval()
+    with torch.no_grad():
+        loaded.reader.ngram_weight.fill_(1.0)  # must be replaced by the zero block
+    load_into(loaded, old, tmp_path)
+    assert not loaded.reader.ngram_weight.any() and (loaded.reader.ngram_idf == 1).all()
+    texts = ["what a day", "오늘 정말 기뻤다", "hola"]
+    bags, lang = pack(lexical_bags(texts, CFG.lexical)), reader_indices(["en", "ko", "es"])
+    pooled = _pooled(3)[: len(CFG.encoders)]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pooled, lexical=bags, lang=lang)[EMOTION_KEY],
+                                   net(pooled, lexical=bags, lang=lang)[EMOTION_KEY], rtol=0, atol=0)

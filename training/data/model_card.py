@@ -300,19 +300,27 @@ def _lexical_section(record: dict[str, Any] | None) -> list[str]:
 
 def _reader_section(record: dict[str, Any] | None) -> list[str]:
     out = ["", "## Emotion reader (`training.reader`)",
-           "One logistic regression per language (en, ko) on the L2-normalised source vectors, fitted after the "
+           "One logistic regression per language (en, ko) on the L2-normalised source vectors and the text's n-gram "
+           "tf-idf vector, fitted after the "
            "network and weighted per row by a gate (how much a row reads like the human emotion sets rather than a "
            "review or a tweet). Per language, chosen on validation rows: a scale of its logits added to the emotion "
            "head's, and a share of its softmax mixed into theirs (`pipeline.reader`). Rows of other languages get the "
            "network alone."]
     if not record:
         return out + ["This checkpoint has none (trained before the reader existed)."]
+    ngrams = record.get("ngrams")
+    if ngrams:
+        out.append(f"It also reads the text's n-grams: {ngrams['ids']}; {ngrams['value']}; idf = {ngrams['idf']} "
+                   f"({ngrams['idf_rows']:,} rows, {ngrams['buckets']:,} buckets).")
+    else:
+        out.append("It reads no n-grams (a checkpoint of before the n-gram block).")
     for lang, f in record["languages"].items():
         if f["fitted"]:
             rows = ", ".join(f"{k} {n:,}" for k, n in f["rows"].items())
             skipped = f" (not read: {', '.join(f['skipped_sources'])})" if f["skipped_sources"] else ""
+            read = f", {f['ngram_buckets_read']:,} n-gram buckets with a weight" if "ngram_buckets_read" in f else ""
             out.append(f"- {lang}: fitted on {rows} training rows with one dominant emotion (authored weight 1, "
-                       f"comment rows {record.get('comment_weight', 'at training.reader.COMMENT_WEIGHT of the code_version')}), C = {record['C']}{skipped}; "
+                       f"comment rows {record.get('comment_weight', 'at training.reader.COMMENT_WEIGHT of the code_version')}), C = {record['C']}{skipped}{read}; "
                        f"training accuracy {f['train_accuracy']:.4f}.")
         else:
             out.append(f"- {lang}: not fitted ({f['reason']}).")
