@@ -41,7 +41,6 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.model import RedHeartNet
-from pipeline.lexical import pack
 from pipeline.reader import READER_LANGS, READER_SKIPS, ngram_features, reader_features, reader_indices
 from schemas import labels as L
 from training.calibration import dominant_rows, fit_temperature, nll, uncalibrated
@@ -75,11 +74,6 @@ def reader_inputs(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], 
     return np.concatenate(out) if out else np.zeros((0, sum(net.cfg.source_dims)), dtype=np.float32)
 
 
-def _bags(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    every = corpus.lexical_bags(net.cfg.lexical)
-    return pack([every[i] for i in rows])
-
-
 def fit_idf(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> int:
     """`net.reader.ngram_idf` from the bags of `rows`: log((1 + n) / (1 + df)) + 1 per bucket
     (df: rows holding it); returns n."""
@@ -95,7 +89,7 @@ def fit_idf(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> int:
 def reader_ngrams(net: RedHeartNet, corpus: Corpus, rows: np.ndarray) -> sp.csr_matrix:
     """The n-gram vectors (`pipeline.reader.ngram_features`, with the fitted idf) of corpus rows,
     `[n, buckets]` sparse: the very numbers serving computes."""
-    row, col, value = ngram_features(*_bags(net, corpus, rows), net.reader.ngram_idf)
+    row, col, value = ngram_features(*corpus.packed_bags(net.cfg.lexical, rows), net.reader.ngram_idf)
     return sp.csr_matrix((value.double().numpy(), (row.numpy(), col.numpy())),
                          shape=(len(rows), net.reader.ngram_idf.numel()))
 
@@ -120,9 +114,10 @@ def sentiment_only_rows(corpus: Corpus, split: str) -> np.ndarray:
     return np.nonzero((corpus.split == split) & ~_in_emotion_set(corpus) & ~np.isnan(corpus.pos_target))[0]
 
 
-def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
+def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> tuple[dict[str, Any], int | None]:
     """Each language's read-out into `net.reader.weight` / `bias` (and `ngram_weight` /
-    `ngram_idf` where the profile has a lexical encoder); returns what was fitted."""
+    `ngram_idf` where the profile has a lexical encoder); returns what was fitted, per language,
+    and the rows the idf was fitted on (None without an n-gram block)."""
     reader = net.reader
     weight = torch.zeros_like(reader.weight)
     bias = torch.zeros_like(reader.bias)
@@ -130,8 +125,8 @@ def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray])
     fitted: dict[str, Any] = {}
     dominant, gold = dominant_rows(corpus, "train")
     authored = corpus.human_set[dominant] == authored_set.DATASET if len(dominant) else np.zeros(0, dtype=bool)
-    if ngram_weight is not None:
-        fitted["idf_rows"] = fit_idf(net, corpus, dominant[np.isin(corpus.langs[dominant].astype(str), READER_LANGS)])
+    idf_rows = None if ngram_weight is None else fit_idf(
+        net, corpus, dominant[np.isin(corpus.langs[dominant].astype(str), READER_LANGS)])
     for i, lang in enumerate(READER_LANGS):
         mine = corpus.langs[dominant] == lang
         y_authored = gold[mine & authored]
@@ -162,7 +157,7 @@ def _fit_languages(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray])
         reader.bias.copy_(bias)
         if ngram_weight is not None:
             reader.ngram_weight.copy_(ngram_weight)
-    return fitted
+    return fitted, idf_rows
 
 
 def _fit_gate(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> dict[str, Any]:
@@ -199,7 +194,7 @@ def _read_out(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], rows
     x = torch.from_numpy(reader_inputs(net, corpus, features, rows))
     lang = reader_indices([str(corpus.langs[i]) for i in rows])
     with torch.inference_mode():
-        ngram = None if net.lexical is None else net.reader.ngram_read(*_bags(net, corpus, rows), lang)
+        ngram = None if net.lexical is None else net.reader.ngram_read(*corpus.packed_bags(net.cfg.lexical, rows), lang)
         r, w = net.reader.read(x, lang, ngram)
     return r, w, lang
 
@@ -261,8 +256,7 @@ def fit_reader(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray]) -> 
         net.reader.scale.zero_()
         net.reader.mix.zero_()
         net.reader.net_temperature.fill_(1.0)
-    fitted = _fit_languages(net, corpus, features)
-    idf_rows = fitted.pop("idf_rows", None)
+    fitted, idf_rows = _fit_languages(net, corpus, features)
     gate = _fit_gate(net, corpus, features)
     rows, gold = dominant_rows(corpus, "val")
     signed = sentiment_only_rows(corpus, "val")

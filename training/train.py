@@ -210,7 +210,11 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
                sentiment_weight: float = 3.0, human_emotion_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """The weighted sum of the loss terms of the module docstring over `rows`, and each
     term's value (a term is absent when no row of the batch has its target)."""
-    out = net(*net_inputs(corpus, features, rows, net.cfg.lexical))
+    # Without `lang`: the emotion reader is fitted after the network (stage 3) and adds nothing
+    # until then, so the network trains without it (the same loss and gradients, bit for bit)
+    # and no step pays for its read-out.
+    pooled, text_present, modalities, bags, _ = net_inputs(corpus, features, rows, net.cfg.lexical)
+    out = net(pooled, text_present, modalities, bags)
     parts: dict[str, torch.Tensor] = {}
     pos_target = torch.from_numpy(corpus.pos_target[rows])
     has = ~torch.isnan(pos_target)

@@ -312,6 +312,13 @@ class Corpus:
             self._bags[spec] = [b if here else b[:0] for b, here in zip(computed, present)]
         return self._bags[spec]
 
+    def packed_bags(self, spec: Any, rows: np.ndarray) -> tuple[Any, Any]:
+        """The lexical bags of `rows`, packed for `nn.EmbeddingBag` (`pipeline.lexical.pack`)."""
+        from pipeline.lexical import pack
+
+        every = self.lexical_bags(spec)
+        return pack([every[i] for i in rows])
+
     def sizes(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for part in self.parts:
@@ -465,7 +472,6 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
     as serving resolves it: `pipeline.reader`)."""
     import torch
 
-    from pipeline.lexical import pack
     from pipeline.reader import reader_indices
 
     pooled = [torch.from_numpy(f[rows]) for f in features]
@@ -476,10 +482,7 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
         for name, (x, here) in corpus.modal.items()
         if here[rows].any()
     }
-    bags = None
-    if lexical is not None:
-        every = corpus.lexical_bags(lexical)
-        bags = pack([every[i] for i in rows])
+    bags = None if lexical is None else corpus.packed_bags(lexical, rows)
     lang = reader_indices([str(corpus.langs[i]) for i in rows]) if len(corpus.langs) else None
     return pooled, text_present, modal or None, bags, lang
 
