@@ -27,6 +27,7 @@ from training.data.human import (
     splits,
 )
 from training.data.human.mapping import mapping_table
+from training.data.human.rows import HumanRow
 from training.data.human.splits import VALIDATION_FRACTION, held_out
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -358,3 +359,22 @@ def test_real_files_have_the_published_row_counts() -> None:
     assert love == 2_086  # the published label count
     kote = splits("kote", root)
     assert len(kote.train) + len(kote.validation) == 5_000 and 800 < len(kote.validation) < 1_200
+
+
+def _row(emotion: tuple[float, ...] | None, sentiment: str | None) -> HumanRow:
+    return HumanRow("t", emotion, sentiment, (), "authored", "0", "en", "f:1")
+
+
+def test_a_sentiment_that_contradicts_the_rows_own_emotion_teaches_nothing() -> None:
+    """overall_sentiment counts surprise positive: a row taught surprise and a neutral or negative
+    positive mass would learn surprise with the rest of its mass negative."""
+    assert _row(_vec(surprise=1), "positive").pos_target == 1.0
+    assert _row(_vec(surprise=1), "neutral").pos_target is None
+    assert _row(_vec(surprise=1), "negative").pos_target is None
+    assert _row(_vec(sadness=1), "positive").pos_target is None
+    assert _row(_vec(sadness=1), "negative").pos_target == 0.0
+    assert _row(_vec(surprise=0.5, sadness=0.5), "negative").pos_target == 0.0  # both sides: the label decides
+    assert _row(None, "neutral").pos_target == 0.5 and _row(None, None).pos_target is None
+    # GoEmotions `neutral` + `curiosity`: surprise and a neutral sentiment, now no sentiment target
+    emotion, sentiment = row_targets(["neutral", "curiosity"], GOEMOTIONS)
+    assert _row(emotion, sentiment).pos_target is None and _row(emotion, sentiment).sentiment_index == 1

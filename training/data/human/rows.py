@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.labels import EMOTIONS, POSITIVE_EMOTIONS
 from training.data.corpora import SENTIMENT_CLASSES
 
 
@@ -35,5 +36,21 @@ class HumanRow:
     @property
     def pos_target(self) -> float | None:
         """The wanted positive mass of the emotion softmax (the training corpus's
-        `pos_target`): 1 positive, 0.5 neutral, 0 negative, None when no sentiment."""
-        return None if self.sentiment is None else self.sentiment_index / 2.0
+        `pos_target`): 1 positive, 0.5 neutral, 0 negative, None when no sentiment.
+
+        Also None where the sentiment contradicts the row's own emotion target: an emotion
+        target wholly on one side of overall_sentiment (all of it on joy, love, surprise, or
+        all on anger, fear, sadness, disgust) already says what the positive mass is, and a
+        sentiment saying otherwise would ask for both at once. The one emotion this happens
+        for is surprise, which overall_sentiment counts positive: an authored surprise whose
+        writer called it neutral or negative (about 40% of them), a GoEmotions row labelled
+        `neutral` and `curiosity`. Taught both, the network learns surprise with the rest of
+        its mass on the negative emotions: a surprise whose overall_sentiment is negative."""
+        if self.sentiment is None:
+            return None
+        target = self.sentiment_index / 2.0
+        if self.emotion is not None:
+            positive = sum(w for e, w in zip(EMOTIONS, self.emotion) if e in POSITIVE_EMOTIONS)
+            if (positive > 1.0 - 1e-6 and target < 1.0) or (positive < 1e-6 and target > 0.0):
+                return None
+        return target
