@@ -14,7 +14,8 @@ docs/DATA.md says); a row with a human emotion never has a weak emotion target, 
 row of an emotion-labeled human set without one (`neutral`, `없음`) has neither.
 `pos_target` is the wanted positive mass of the emotion softmax
 (P(joy)+P(love)+P(surprise)) — 1 positive, 0 negative, 0.5 neutral, NaN when the row has
-no sentiment label or one that contradicts its own emotion target (`HumanRow.pos_target`) — so `overall_sentiment = 2*pos - 1` is what the sentiment data trains.
+no sentiment label or one that contradicts its own emotion target (`HumanRow.pos_target`)
+— so `overall_sentiment = 2*pos - 1` is what the sentiment data trains.
 
 Presets that use human-labeled data (`Preset.human_sets`) need the data directory
 (`--data-dir` / `$REDHEART_DATA_DIR`); without it `build_corpus` raises
