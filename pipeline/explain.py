@@ -72,8 +72,6 @@ Method = Literal["integrated_gradients", "grad_x_input"]
 #   lambda pooled, index: net(pooled, take_rows(text_present, index), take_rows(modalities, index))
 NetForward = Callable[[list[torch.Tensor], torch.Tensor], Mapping[str, torch.Tensor]]
 
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
-_NEG = [L.EMOTIONS.index(e) for e in L.NEGATIVE_EMOTIONS]
 _WORD_START = ("Ġ", "▁")  # byte-level BPE (RoBERTa, GPT-2), SentencePiece (XLM-R, ...)
 
 # Which encoder's tokens explain an event of a given language: the first of these names the
@@ -123,7 +121,7 @@ def score_targets(out: Mapping[str, torch.Tensor], dominant: torch.Tensor) -> to
     return torch.stack(
         [
             emotions.gather(1, dominant.view(-1, 1))[:, 0],
-            emotions[:, _POS].sum(dim=1) - emotions[:, _NEG].sum(dim=1),
+            emotions[:, L.POSITIVE_INDICES].sum(dim=1) - emotions[:, L.NEGATIVE_INDICES].sum(dim=1),
             out["bentham.scores"].float().mean(dim=1),
             out["regret.regret_potential"].float()[:, 0],
         ]

@@ -18,8 +18,6 @@ import numpy as np
 
 from schemas import labels as L
 
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
-_NEG = [L.EMOTIONS.index(e) for e in L.NEGATIVE_EMOTIONS]
 _CLEAR = [L.SURD_KINDS.index("redundant"), L.SURD_KINDS.index("unique")]
 
 ANALYSES: tuple[str, ...] = ("emotion", "bentham", "regret", "surd")
@@ -27,7 +25,8 @@ ANALYSES: tuple[str, ...] = ("emotion", "bentham", "regret", "surd")
 
 def overall_sentiment(emotions: np.ndarray) -> np.ndarray:
     """P(joy)+P(love)+P(surprise) - P(anger)-P(fear)-P(sadness)-P(disgust); `[B, 7]` -> `[B]`."""
-    return np.clip(emotions[:, _POS].sum(axis=1) - emotions[:, _NEG].sum(axis=1), -1.0, 1.0)
+    positive = emotions[:, L.POSITIVE_INDICES].sum(axis=1)
+    return np.clip(positive - emotions[:, L.NEGATIVE_INDICES].sum(axis=1), -1.0, 1.0)
 
 
 def ethical_score(bentham_scores: np.ndarray) -> np.ndarray:

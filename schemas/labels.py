@@ -14,6 +14,10 @@ SCHEMA_VERSION = "1.0"
 EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise", "anger", "fear", "sadness", "disgust")
 POSITIVE_EMOTIONS: tuple[str, ...] = ("joy", "love", "surprise")
 NEGATIVE_EMOTIONS: tuple[str, ...] = ("anger", "fear", "sadness", "disgust")
+# Their unit indices: overall_sentiment = P(POSITIVE_INDICES) - P(NEGATIVE_INDICES), and training's
+# sentiment loss reads the same positive mass, so every module indexes with these two.
+POSITIVE_INDICES: list[int] = [EMOTIONS.index(e) for e in POSITIVE_EMOTIONS]
+NEGATIVE_INDICES: list[int] = [EMOTIONS.index(e) for e in NEGATIVE_EMOTIONS]
 
 # Korean cultural intensities (sigmoid each).
 CULTURAL: tuple[str, ...] = ("jeong", "han", "chemyeon")

@@ -30,7 +30,6 @@ from schemas import labels as L
 from training.data.human.rows import HumanRow
 from training.data.human.splits import splits
 
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
 EPS = 1e-6
 
 
@@ -63,7 +62,7 @@ def _loss(logits: torch.Tensor, emotion: torch.Tensor, has_emotion: torch.Tensor
         total = total - (emotion[has_emotion] * p[has_emotion].log()).sum(dim=1).mean()
     has_pos = ~torch.isnan(pos)
     if has_pos.any():
-        mass = p[:, _POS].sum(dim=1).clamp(EPS, 1 - EPS)[has_pos]
+        mass = p[:, L.POSITIVE_INDICES].sum(dim=1).clamp(EPS, 1 - EPS)[has_pos]
         t = pos[has_pos]
         total = total + sentiment_weight * -(t * mass.log() + (1 - t) * (1 - mass).log()).mean()
     return total
@@ -83,7 +82,8 @@ def _scores(encoder: LexicalEncoder, readout: nn.Linear, spec: LexicalSpec, rows
         out["emotion_n"] = int(has_emotion.sum())
     signed = ~np.isnan(pos) & (pos != 0.5)
     if signed.any():
-        out["sign_accuracy"] = round(float(((p[signed][:, _POS].sum(1) > 0.5) == (pos[signed] > 0.5)).mean()), 4)
+        mass = p[signed][:, L.POSITIVE_INDICES].sum(1)
+        out["sign_accuracy"] = round(float(((mass > 0.5) == (pos[signed] > 0.5)).mean()), 4)
         out["sign_n"] = int(signed.sum())
     return out
 

@@ -48,8 +48,6 @@ from training.data import authored_set
 from training.data.dataset import EMOTION_KEY, HUMAN_EMOTION_SETS, Corpus, net_inputs
 from training.data.metrics import predict
 
-_POS = np.array([e in L.POSITIVE_EMOTIONS for e in L.EMOTIONS])
-
 C = 10.0
 # The weight of a comment row (GoEmotions, KOTE) beside an authored row's 1: enough that the reader
 # does not pull the comment sets down, little enough that the situations still lead.
@@ -232,7 +230,7 @@ def _choose(net: RedHeartNet, i: int, z: torch.Tensor, read: tuple[torch.Tensor,
                  "emotion_accuracy": round(float(np.mean(p[:n].argmax(axis=1) == gold)), 4)}
         score = emotion_nll
         if len(is_pos):
-            q = np.clip(p[n:][:, _POS].sum(axis=1), EPS, 1 - EPS)
+            q = np.clip(p[n:][:, L.POSITIVE_INDICES].sum(axis=1), EPS, 1 - EPS)
             sign_bce = float(-np.mean(np.where(is_pos, np.log(q), np.log(1 - q))))
             entry |= {"sign_bce": round(sign_bce, 4), "sign_accuracy": round(float(np.mean((q > 0.5) == is_pos)), 4)}
             score += sign_bce

@@ -113,7 +113,6 @@ from training.tune import tune_encoders
 
 STATE_FILE = "train_state.pt"
 EPS = 1e-6
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
 # The sentiment weight is a preset field (`Preset.sentiment_weight`), chosen on validation rows.
 # Regret cues fire on ~2% of the rows (mostly template sentences): at 0.5 the regret heads
 # learned "never regret" (0.40 for a sentence the rules score 0.88), hence more for them. At 2.0
@@ -219,7 +218,7 @@ def batch_loss(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray], row
     pos_target = torch.from_numpy(corpus.pos_target[rows])
     has = ~torch.isnan(pos_target)
     if has.any():
-        mass = out[EMOTION_KEY][:, _POS].sum(dim=1).clamp(EPS, 1 - EPS)[has]
+        mass = out[EMOTION_KEY][:, L.POSITIVE_INDICES].sum(dim=1).clamp(EPS, 1 - EPS)[has]
         t = pos_target[has]
         parts["sentiment"] = -(t * mass.log() + (1 - t) * (1 - mass).log()).mean()
     if len(corpus.human_emotion_mask):

@@ -45,7 +45,6 @@ from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
 from training.data.human.mapping import GOEMOTIONS
 
-_POS = [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS]
 EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
 VAL_HALVES_SEED = 11
@@ -81,7 +80,7 @@ def predict(
 
 
 def valence(emotions: np.ndarray) -> np.ndarray:
-    return 2.0 * emotions[:, _POS].sum(axis=1) - 1.0
+    return 2.0 * emotions[:, L.POSITIVE_INDICES].sum(axis=1) - 1.0
 
 
 def classify(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
