@@ -10,7 +10,7 @@ train maps to 281 fear and 480 disgust rows against 8,412 joy), and few of their
 describe a situation without naming the feeling ("I heard footsteps behind me in the empty
 garage"). A model trained on them alone gets such sentences wrong far more often than it
 gets the comments wrong (docs/MODEL_CARD.md). These files teach that kind of sentence:
-600 sentences per emotion and language (four batches of 150, each written after reading
+750 sentences per emotion and language (five batches of 150, each written after reading
 the ones before, to cover what they do not), about half implicit (the situation only), in
 many registers and everyday settings, each labeled with its one dominant emotion and the
 writer's sentiment. Provenance and the rules the writers followed: docs/DATA.md.
@@ -18,6 +18,9 @@ writer's sentiment. Provenance and the rules the writers followed: docs/DATA.md.
 They are never the hand-labeled evaluation set (`tests/data/emotion_eval.jsonl`): that set
 was written separately, and `read_authored` refuses a sentence that equals one of its
 sentences after normalization (case, spacing and punctuation folded), so none can train.
+
+A sixth batch waits, untrained, in `training/data/authored_untrained/` as a held-out set of
+the same kind (docs/DATA.md, "Batch 6").
 
 Format: `training/data/authored/<lang>_<emotion>[_<batch>].jsonl`, one JSON object per line with
 `text`, `lang` ("en" | "ko"), `emotion` (one of the seven) and `sentiment` (negative |

@@ -64,12 +64,13 @@ HUMAN_EMOTION: tuple[str, ...] = (
     "and broad, and fear and disgust are rare in GoEmotions (~2% of the mass each). Weak labels still teach emotion "
     "on rows without a human emotion label (tweets, reviews, NSMC reviews, templates). The hand-labeled set is small "
     "(308 sentences) and written by the developers: its confidence intervals are wide (+-5 points at n=154).",
-    "The authored set (training/data/authored, 8,400 situational sentences, docs/DATA.md) is synthetic: written by "
+    "The authored set (training/data/authored, 10,500 situational sentences, docs/DATA.md) is synthetic: written by "
     "language-model writing assistants for the team that wrote the hand-labeled evaluation set, in the style that set "
     "asks for, without sight of it, and no sentence is shared (checked after folding case and punctuation). The hand-labeled figures therefore "
     "measure generalisation to new sentences of a familiar kind; text of another kind (long posts, sarcasm, mixed "
     "feelings) will score lower. The brief of batches 3 and 4 asked for contrast cases (tears of joy, a pet's death, a "
-    "growling dog) of kinds chosen after reading this checkpoint family's confusions on the hand-labeled set, so "
+    "growling dog), and that of batch 5 for low-key wording whose feeling's direction must come through, of kinds "
+    "chosen after reading this checkpoint family's confusions on the hand-labeled set, so "
     "its figures on that set are somewhat optimistic. It also shifts the emotion prior towards balance: the skewed comment test sets "
     "(GoEmotions, KOTE) lose a few points of dominant-emotion accuracy against a checkpoint trained without it.",
     "KOTE is trained on its published val.tsv minus a held-out fifth (the published train.tsv is missing) and scored "
