@@ -488,7 +488,7 @@ def net_inputs(corpus: Corpus, features: list[np.ndarray], rows: np.ndarray,
     return pooled, text_present, modal or None, bags, lang
 
 
-_POS_MASK = np.isin(np.arange(len(L.EMOTIONS)), [L.EMOTIONS.index(e) for e in L.POSITIVE_EMOTIONS])
+_POS_MASK = np.isin(np.arange(len(L.EMOTIONS)), L.POSITIVE_INDICES)
 
 
 def weak_categories(preset: Preset, part: str) -> bool:

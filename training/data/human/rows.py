@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.labels import EMOTIONS, POSITIVE_EMOTIONS
+from schemas.labels import POSITIVE_INDICES
 from training.data.corpora import SENTIMENT_CLASSES
 
 
@@ -50,7 +50,7 @@ class HumanRow:
             return None
         target = self.sentiment_index / 2.0
         if self.emotion is not None:
-            positive = sum(w for e, w in zip(EMOTIONS, self.emotion) if e in POSITIVE_EMOTIONS)
+            positive = sum(self.emotion[i] for i in POSITIVE_INDICES)
             if (positive > 1.0 - 1e-6 and target < 1.0) or (positive < 1e-6 and target > 0.0):
                 return None
         return target
