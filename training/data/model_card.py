@@ -425,8 +425,10 @@ def render_model_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> str:
                                           "encoders", ()) else "frozen") + ")"
                                    for e in manifest["encoders"]),
         f"- own parameters: {manifest['parameter_counts']['total']:,}; trained {t['preset']['epochs']} epochs, "
-        f"batch {t['preset']['batch_size']}, AdamW lr {t['preset']['lr']}; wall time {t['seconds']} s (incl. encoding "
-        "unless cached)",
+        f"batch {t['preset']['batch_size']}, AdamW lr {t['preset']['lr']}"
+        + (f", serving the weights' moving average (decay {t['preset']['ema_decay']} per step)"
+           if t["preset"].get("ema_decay") else "")
+        + f"; wall time {t['seconds']} s (incl. encoding unless cached)",
         f"- code version `{t['code_version']}`, created {manifest['created_at']}",
         f"- split seeds: {t['split_seeds']}",
         "",
