@@ -132,7 +132,8 @@ def test_goemotions_rows(data_dir: Path) -> None:
     # gratitude -> joy, love -> love (not folded into joy as in Ekman's grouping)
     assert thanks.source_labels == ("gratitude", "love")
     assert thanks.emotion == _vec(joy=0.5, love=0.5) and thanks.sentiment == "positive" and thanks.pos_target == 1.0
-    assert curious.emotion == _vec(surprise=1) and curious.sentiment is None  # ambiguous labels: no sentiment vote
+    # confusion + curiosity: ambiguous labels cast no sentiment vote, and neither is taught as an emotion
+    assert curious.emotion is None and curious.sentiment is None
     assert mixed.emotion == _vec(joy=0.5, sadness=0.5) and mixed.sentiment is None  # 1 positive vs 1 negative
     assert fear.text == "To make her feel threatened"  # surrounding whitespace stripped
     assert {r.lang for r in rows} == {"en"} and {r.dataset for r in rows} == {"goemotions"}
@@ -286,9 +287,12 @@ def test_every_label_has_a_mapping() -> None:
             assert m.note, name
             if m.emotion is not None:
                 assert set(m.emotion) <= set(L.EMOTIONS) and sum(m.emotion.values()) == pytest.approx(1.0), name
-    # only the no-emotion labels (and KOTE's 'grim resolve') teach no emotion
+    # only the no-emotion labels (and KOTE's 'grim resolve') mean no emotion of ours
     assert [n for n, m in GOEMOTIONS.items() if m.emotion is None] == ["neutral"]
     assert [n for n, m in KOTE.items() if m.emotion is None] == ["비장함", "없음"]
+    # two GoEmotions labels mean surprise when scored but are not taught (docs/DATA.md)
+    assert [n for n, m in GOEMOTIONS.items() if not m.taught] == ["confusion", "curiosity"]
+    assert all(m.taught for m in KOTE.values())
     assert [n for n, m in GOEMOTIONS.items() if m.polarity == "neutral"] == ["neutral"]
     assert [n for n, m in KOTE.items() if m.polarity == "neutral"] == ["없음"]
     # our `love` is taught by GoEmotions' love (not folded into joy as in Ekman's grouping)
@@ -316,7 +320,9 @@ def test_polarity_signs() -> None:
 
 def test_row_rule() -> None:
     assert row_targets(["neutral"], GOEMOTIONS) == (None, "neutral")
-    assert row_targets(["neutral", "curiosity"], GOEMOTIONS) == (_vec(surprise=1), "neutral")
+    assert row_targets(["neutral", "curiosity"], GOEMOTIONS) == (None, "neutral")  # curiosity: not taught
+    assert row_targets(["neutral", "realization"], GOEMOTIONS) == (_vec(surprise=1), "neutral")
+    assert row_targets(["curiosity", "fear"], GOEMOTIONS) == (_vec(fear=1), "negative")
     assert row_targets(["neutral", "joy"], GOEMOTIONS) == (_vec(joy=1), "positive")
     assert row_targets(["surprise"], GOEMOTIONS) == (_vec(surprise=1), None)
     assert row_targets(["joy", "sadness"], GOEMOTIONS)[1] is None  # mixed: no sentiment
@@ -375,6 +381,6 @@ def test_a_sentiment_that_contradicts_the_rows_own_emotion_teaches_nothing() -> 
     assert _row(_vec(sadness=1), "negative").pos_target == 0.0
     assert _row(_vec(surprise=0.5, sadness=0.5), "negative").pos_target == 0.0  # both sides: the label decides
     assert _row(None, "neutral").pos_target == 0.5 and _row(None, None).pos_target is None
-    # GoEmotions `neutral` + `curiosity`: surprise and a neutral sentiment, now no sentiment target
-    emotion, sentiment = row_targets(["neutral", "curiosity"], GOEMOTIONS)
+    # GoEmotions `neutral` + `realization`: surprise and a neutral sentiment, now no sentiment target
+    emotion, sentiment = row_targets(["neutral", "realization"], GOEMOTIONS)
     assert _row(emotion, sentiment).pos_target is None and _row(emotion, sentiment).sentiment_index == 1

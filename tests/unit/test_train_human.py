@@ -328,9 +328,10 @@ def test_new_metrics_give_known_values_on_a_hand_made_example() -> None:
     assert seven["confusion"][0][:2] == [1, 1] and metrics.seven_class(np.array([]), np.array([]))["accuracy"] is None
     # which GoEmotions rows count: one label, mapping to one of our seven (not neutral)
     rows = [_row(("joy",), (1.0, 0, 0, 0, 0, 0, 0)), _row(("neutral",), None),
-            _row(("gratitude", "love"), (0.5, 0.5, 0, 0, 0, 0, 0)), _row(("caring",), (0, 1.0, 0, 0, 0, 0, 0))]
+            _row(("gratitude", "love"), (0.5, 0.5, 0, 0, 0, 0, 0)), _row(("caring",), (0, 1.0, 0, 0, 0, 0, 0)),
+            _row(("curiosity",), None)]  # taught nothing, scored as surprise (the authors' grouping)
     mask, gold = metrics.single_label_seven(rows)
-    assert mask.tolist() == [True, False, False, True] and gold[mask].tolist() == [0, 1]
+    assert mask.tolist() == [True, False, False, True, True] and gold[mask].tolist() == [0, 1, 2]
     # sentiment sign: overall_sentiment > 0 is positive (0.0 is not)
     sign = metrics.sign_classification(np.array([0.5, -0.2, 0.0, 0.1]), np.array([1, 0, 1, 0]))
     assert sign["accuracy"] == 0.5 and sign["confusion"] == [[1, 1], [1, 1]]

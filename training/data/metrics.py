@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
-from training.data.human.mapping import GOEMOTIONS
+from training.data.human.mapping import GOEMOTIONS, MAPPINGS, emotion_vector
 
 EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
@@ -233,12 +233,19 @@ def choose_threshold(gold: np.ndarray, scores: np.ndarray, predict_at: Any) -> f
 
 
 def single_label_seven(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, gold index) of GoEmotions rows with one label mapping to one of our seven."""
+    """(mask, gold index) of GoEmotions rows with one label meaning one of our seven.
+
+    By the label's meaning in the mapping, not the row's training target: `curiosity` and
+    `confusion` teach nothing but still count as surprise here (the authors' Ekman grouping),
+    so the figure keeps one definition whatever training is taught."""
     mask = np.zeros(len(rows), dtype=bool)
     gold = np.full(len(rows), -1, dtype=np.int64)
     for i, r in enumerate(rows):
-        if len(r.source_labels) == 1 and r.emotion is not None and max(r.emotion) == 1.0:
-            mask[i], gold[i] = True, int(np.argmax(r.emotion))
+        if len(r.source_labels) != 1:
+            continue
+        vector = emotion_vector(MAPPINGS[r.dataset][r.source_labels[0]])
+        if vector is not None and max(vector) == 1.0:
+            mask[i], gold[i] = True, int(np.argmax(vector))
     return mask, gold
 
 

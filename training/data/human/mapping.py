@@ -17,8 +17,12 @@ the reason for every choice. In short:
   label; a negative label maps only onto negative emotions (as the weak labels'
   sentiment constraint does), so a label's emotion and sentiment never pull apart.
 
+- `taught`: False for GoEmotions `curiosity` and `confusion`: they mean surprise when a
+  figure is scored (the authors' grouping, so the test figure keeps its definition) but
+  teach no emotion (docs/DATA.md says why).
+
 A row with several labels (`row_targets`):
-- emotion = the mean of its labels' emotion weights over the labels that have one;
+- emotion = the mean of its labels' emotion weights over the taught labels that have one;
   None when none has (then the row teaches no emotion, like a weak row without votes);
 - sentiment, from P positive and N negative labels: "positive" if P >= 2N (P > 0),
   "negative" if N >= 2P (N > 0), None when mixed (neither side has two thirds of the
@@ -45,19 +49,24 @@ Sentiment = Literal["negative", "neutral", "positive"]
 
 @dataclass(frozen=True)
 class LabelMapping:
-    """What one source label teaches: emotion weights (None: no emotion) and polarity."""
+    """What one source label means among our seven emotions (None: none of them), its
+    polarity, and whether training teaches that emotion (`taught`). An untaught label still
+    counts as its emotion when a figure is scored (the GoEmotions test figure keeps the
+    authors' Ekman grouping), but its rows learn no emotion from it."""
 
     emotion: Mapping[str, float] | None
     polarity: Polarity
     note: str = ""
+    taught: bool = True
 
 
-def _m(emotion: str | dict[str, float] | None, polarity: Polarity, note: str = "") -> LabelMapping:
+def _m(emotion: str | dict[str, float] | None, polarity: Polarity, note: str = "", taught: bool = True) -> LabelMapping:
     weights = {emotion: 1.0} if isinstance(emotion, str) else emotion
-    return LabelMapping(None if weights is None else MappingProxyType(dict(weights)), polarity, note)
+    return LabelMapping(None if weights is None else MappingProxyType(dict(weights)), polarity, note, taught)
 
 
 _EKMAN = "the authors' Ekman grouping"
+_QUESTION = "the authors' Ekman grouping for scoring; taught nothing (a question is not a surprise)"
 # GoEmotions, in `emotions.txt` order (label id = position). Polarity = `sentiment_dict.json`.
 GOEMOTIONS: Mapping[str, LabelMapping] = MappingProxyType({
     "admiration": _m("joy", "positive", _EKMAN),
@@ -66,8 +75,8 @@ GOEMOTIONS: Mapping[str, LabelMapping] = MappingProxyType({
     "annoyance": _m("anger", "negative", _EKMAN),
     "approval": _m("joy", "positive", _EKMAN),
     "caring": _m("love", "positive", "Ekman says joy; caring is affection for someone, our love"),
-    "confusion": _m("surprise", "ambiguous", _EKMAN),
-    "curiosity": _m("surprise", "ambiguous", _EKMAN),
+    "confusion": _m("surprise", "ambiguous", _QUESTION, taught=False),
+    "curiosity": _m("surprise", "ambiguous", _QUESTION, taught=False),
     "desire": _m("joy", "positive", _EKMAN),
     "disappointment": _m("sadness", "negative", _EKMAN),
     "disapproval": _m("anger", "negative", _EKMAN),
@@ -142,6 +151,8 @@ MAPPINGS: Mapping[str, Mapping[str, LabelMapping]] = MappingProxyType({"goemotio
 
 
 def emotion_vector(mapping: LabelMapping) -> tuple[float, ...] | None:
+    """The label's emotion as a distribution over `schemas.labels.EMOTIONS` (what it means,
+    taught or not); None when it means none of the seven."""
     if mapping.emotion is None:
         return None
     return tuple(float(mapping.emotion.get(e, 0.0)) for e in L.EMOTIONS)
@@ -155,7 +166,7 @@ def row_targets(labels: Iterable[str], table: Mapping[str, LabelMapping]) -> tup
     neutral = False
     for name in labels:
         mapping = table[name]
-        vector = emotion_vector(mapping)
+        vector = emotion_vector(mapping) if mapping.taught else None
         if vector is not None:
             total = [t + v for t, v in zip(total, vector)]
             with_emotion += 1
@@ -179,5 +190,6 @@ def mapping_table(dataset: str) -> str:
             emotion = "— (none)"
         else:
             emotion = " + ".join(e if w == 1.0 else f"{w:g} {e}" for e, w in m.emotion.items())
+            emotion += "" if m.taught else " (scored, not taught)"
         rows.append(f"| {i} | {name} | {emotion} | {m.polarity} | {m.note} |")
     return "\n".join(rows)
