@@ -38,7 +38,7 @@ def _rows(data_dir: Path, n_nsmc: int, n_go: int, n_kote: int) -> dict[str, list
     """Per set: {text, lang, emotion (index or None), positive (bool or None)}."""
     from training.data.dataset import human_subset
     from training.data.human.splits import splits
-    from training.data.metrics import single_label_seven
+    from training.data.metrics import scored_dominant, single_label_seven
 
     out: dict[str, list[dict[str, Any]]] = {}
     nsmc = human_subset(splits("nsmc", data_dir).test, "nsmc", "test", n_nsmc)
@@ -49,15 +49,8 @@ def _rows(data_dir: Path, n_nsmc: int, n_go: int, n_kote: int) -> dict[str, list
     out["goemotions"] = [{"text": r.text, "lang": "en", "emotion": int(g), "positive": None}
                          for r, m, g in zip(go, mask, gold) if m]
     kote = human_subset(splits("kote", data_dir).test, "kote", "test", n_kote)
-    rows = []
-    for r in kote:
-        if r.emotion is None:
-            continue
-        e = np.asarray(r.emotion)
-        top = np.sort(e)[-2:]
-        if top[1] > top[0] + 1e-6:
-            rows.append({"text": r.text, "lang": "ko", "emotion": int(e.argmax()), "positive": None})
-    out["kote"] = rows
+    out["kote"] = [{"text": r.text, "lang": "ko", "emotion": int(d), "positive": None}
+                   for r, d in zip(kote, scored_dominant(kote)) if d >= 0]
     hand = [json.loads(line) for line in EVAL_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
     for lang in ("en", "ko"):
         out[f"hand_{lang}"] = [{"text": h["text"], "lang": lang, "emotion": L.EMOTIONS.index(h["emotion"]),

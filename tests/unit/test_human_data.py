@@ -26,7 +26,7 @@ from training.data.human import (
     row_targets,
     splits,
 )
-from training.data.human.mapping import mapping_table
+from training.data.human.mapping import mapping_table, scored_emotion
 from training.data.human.rows import HumanRow
 from training.data.human.splits import VALIDATION_FRACTION, held_out
 
@@ -323,6 +323,10 @@ def test_row_rule() -> None:
     assert row_targets(["neutral", "curiosity"], GOEMOTIONS) == (None, "neutral")  # curiosity: not taught
     assert row_targets(["neutral", "realization"], GOEMOTIONS) == (_vec(surprise=1), "neutral")
     assert row_targets(["curiosity", "fear"], GOEMOTIONS) == (_vec(fear=1), "negative")
+    # figures score an untaught label as what it means
+    assert scored_emotion(["curiosity", "fear"], GOEMOTIONS) == _vec(surprise=0.5, fear=0.5)
+    assert scored_emotion(["neutral"], GOEMOTIONS) is None
+    assert scored_emotion(["슬픔", "놀람"], KOTE) == row_targets(["슬픔", "놀람"], KOTE)[0]
     assert row_targets(["neutral", "joy"], GOEMOTIONS) == (_vec(joy=1), "positive")
     assert row_targets(["surprise"], GOEMOTIONS) == (_vec(surprise=1), None)
     assert row_targets(["joy", "sadness"], GOEMOTIONS)[1] is None  # mixed: no sentiment

@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
-from training.data.human.mapping import GOEMOTIONS, MAPPINGS, emotion_vector
+from training.data.human.mapping import GOEMOTIONS, MAPPINGS, emotion_vector, scored_emotion
 
 EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
@@ -249,6 +249,15 @@ def single_label_seven(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     return mask, gold
 
 
+def scored_dominant(rows: list[Any]) -> np.ndarray:
+    """`dominant` of each row's scored distribution (`mapping.scored_emotion`: untaught labels
+    count as what they mean), so KOTE's dominant-emotion figure keeps one definition."""
+    vectors = [scored_emotion(r.source_labels, MAPPINGS[r.dataset]) for r in rows]
+    has = np.array([v is not None for v in vectors], dtype=bool)
+    targets = np.array([v if v is not None else (0.0,) * len(L.EMOTIONS) for v in vectors], dtype=np.float64)
+    return dominant(targets.reshape(len(rows), len(L.EMOTIONS)), has)
+
+
 def dominant(targets: np.ndarray, has: np.ndarray) -> np.ndarray:
     """Index of the single largest emotion of each target distribution; -1 where the row has
     none (`has` False) or two emotions tie for the largest."""
@@ -367,7 +376,7 @@ def validation_human(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray
             out[name] = {"n": c["n"], "accuracy": c["accuracy"], "macro_f1": c["macro_f1"], "primary": "macro_f1"}
         elif name == "kote":
             has = corpus.human_emotion_mask[val]
-            d = dominant(corpus.human_emotion[val], has)
+            d = scored_dominant(_rows(corpus, val))
             c = seven_class(d[d >= 0], p[d >= 0].argmax(axis=1))
             out[name] = {"n": c["n"], "accuracy": c["accuracy"], "macro_f1": c["macro_f1"],
                          "cross_entropy": _cross_entropy(p[has], corpus.human_emotion[val][has]), "primary": "macro_f1"}
@@ -420,7 +429,7 @@ def human_test(net: RedHeartNet, corpus: Corpus, features: list[np.ndarray],
             ekman["baseline"] = baseline_ekman(baseline, train, e_tr, val, e_va, test, e_te)
             out[name] = {"seven": seven, "ekman": ekman}
         elif name == "kote":
-            d_tr, d_va, d_te = (dominant(corpus.human_emotion[r], corpus.human_emotion_mask[r]) for r in (train, val, test))
+            d_tr, d_va, d_te = (scored_dominant(_rows(corpus, r)) for r in (train, val, test))
             dom = seven_class(d_te[d_te >= 0], p_test[d_te >= 0].argmax(axis=1))
             dom["baseline"] = baseline_classification(baseline, train[d_tr >= 0], d_tr[d_tr >= 0], val[d_va >= 0],
                                                       d_va[d_va >= 0], test[d_te >= 0], d_te[d_te >= 0], len(L.EMOTIONS))

@@ -158,22 +158,37 @@ def emotion_vector(mapping: LabelMapping) -> tuple[float, ...] | None:
     return tuple(float(mapping.emotion.get(e, 0.0)) for e in L.EMOTIONS)
 
 
-def row_targets(labels: Iterable[str], table: Mapping[str, LabelMapping]) -> tuple[tuple[float, ...] | None, Sentiment | None]:
-    """(emotion distribution over `schemas.labels.EMOTIONS` or None, sentiment class or None)
-    of a row carrying `labels` (names of `table`); the rule is in the module docstring."""
+def _mean_emotion(labels: Iterable[str], table: Mapping[str, LabelMapping], taught_only: bool) -> tuple[float, ...] | None:
     total = [0.0] * len(L.EMOTIONS)
-    with_emotion = positive = negative = 0
-    neutral = False
+    with_emotion = 0
     for name in labels:
         mapping = table[name]
-        vector = emotion_vector(mapping) if mapping.taught else None
+        vector = emotion_vector(mapping) if mapping.taught or not taught_only else None
         if vector is not None:
             total = [t + v for t, v in zip(total, vector)]
             with_emotion += 1
+    return tuple(t / with_emotion for t in total) if with_emotion else None
+
+
+def scored_emotion(labels: Iterable[str], table: Mapping[str, LabelMapping]) -> tuple[float, ...] | None:
+    """The emotion distribution a figure scores a row against: like `row_targets`' emotion,
+    but untaught labels count as what they mean (so a figure's definition does not move
+    with what training is taught)."""
+    return _mean_emotion(labels, table, taught_only=False)
+
+
+def row_targets(labels: Iterable[str], table: Mapping[str, LabelMapping]) -> tuple[tuple[float, ...] | None, Sentiment | None]:
+    """(emotion distribution over `schemas.labels.EMOTIONS` or None, sentiment class or None)
+    of a row carrying `labels` (names of `table`); the rule is in the module docstring."""
+    labels = tuple(labels)
+    emotion = _mean_emotion(labels, table, taught_only=True)
+    positive = negative = 0
+    neutral = False
+    for name in labels:
+        mapping = table[name]
         positive += mapping.polarity == "positive"
         negative += mapping.polarity == "negative"
         neutral |= mapping.polarity == "neutral"
-    emotion = tuple(t / with_emotion for t in total) if with_emotion else None
     sentiment: Sentiment | None
     if positive or negative:
         sentiment = "positive" if positive >= 2 * negative else "negative" if negative >= 2 * positive else None
