@@ -60,8 +60,8 @@ WEAK_ONLY_EMOTION: tuple[str, ...] = ((
 )
 HUMAN_EMOTION: tuple[str, ...] = (
     "Emotion categories are learned from human labels mapped onto our seven (GoEmotions, KOTE; docs/DATA.md): the "
-    "mapping is ours (love and caring -> love; curiosity and confusion teach no emotion but score as surprise; "
-    "KOTE's 44 labels by meaning), KOTE labels are 'some rater saw this' and broad, and fear and disgust are rare "
+    "mapping is ours (love and caring -> love; KOTE's 44 labels by meaning; GoEmotions curiosity and confusion and "
+    "KOTE interest and flustered teach no emotion but score as surprise), KOTE labels are 'some rater saw this' and broad, and fear and disgust are rare "
     "in GoEmotions (~2% of the mass each). Weak labels still teach emotion on rows without a human emotion label "
     "(tweets, reviews, NSMC reviews, templates). The hand-labeled set is small (308 sentences) and written by the "
     "developers: its confidence intervals are wide (+-5 points at n=154).",

@@ -17,9 +17,9 @@ the reason for every choice. In short:
   label; a negative label maps only onto negative emotions (as the weak labels'
   sentiment constraint does), so a label's emotion and sentiment never pull apart.
 
-- `taught`: False for GoEmotions `curiosity` and `confusion`: they mean surprise when a
-  figure is scored (the authors' grouping, so the test figure keeps its definition) but
-  teach no emotion (docs/DATA.md says why).
+- `taught`: False for GoEmotions `curiosity` and `confusion` and their KOTE kin `신기함/관심`
+  (interest) and `당황/난처` (flustered): they mean surprise when a figure is scored (so a
+  figure keeps its definition) but teach no emotion (docs/DATA.md says why).
 
 A row with several labels (`row_targets`):
 - emotion = the mean of its labels' emotion weights over the taught labels that have one;
@@ -116,7 +116,7 @@ KOTE: Mapping[str, LabelMapping] = MappingProxyType({
     "의심/불신": _m("disgust", "negative", "distrust: opposite of trust on Plutchik's trust-disgust axis"),
     "뿌듯함": _m("joy", "positive", "pride"),
     "편안/쾌적": _m("joy", "positive", "ease, comfort: like relief"),
-    "신기함/관심": _m("surprise", "ambiguous", "novelty, interest: like curiosity"),
+    "신기함/관심": _m("surprise", "ambiguous", "novelty, interest: like curiosity", taught=False),
     "아껴주는": _m("love", "positive", "caring, cherishing: like caring"),
     "부끄러움": _m("sadness", "negative", "shame, embarrassment: like embarrassment"),
     "공포/무서움": _m("fear", "negative", "fear"),
@@ -134,7 +134,7 @@ KOTE: Mapping[str, LabelMapping] = MappingProxyType({
     "죄책감": _m("sadness", "negative", "guilt: like remorse"),
     "증오/혐오": _m({"anger": 0.5, "disgust": 0.5}, "negative", "hatred (anger) and loathing (disgust)"),
     "흐뭇함(귀여움/예쁨)": _m({"joy": 0.5, "love": 0.5}, "positive", "warm delight (joy) at something cute (affection)"),
-    "당황/난처": _m("surprise", "ambiguous", "flustered, taken aback: like confusion"),
+    "당황/난처": _m("surprise", "ambiguous", "flustered, taken aback: like confusion", taught=False),
     "경악": _m("surprise", "ambiguous", "shock, astonishment: like surprise"),
     "부담/안_내킴": _m("fear", "negative", "burden, reluctance: pressure, like nervousness"),
     "서러움": _m("sadness", "negative", "sorrow of being wronged"),
