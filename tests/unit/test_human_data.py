@@ -293,7 +293,7 @@ def test_every_label_has_a_mapping() -> None:
     # only the no-emotion labels (and KOTE's 'grim resolve') mean no emotion of ours
     assert [n for n, m in GOEMOTIONS.items() if m.emotion is None] == ["neutral"]
     assert [n for n, m in KOTE.items() if m.emotion is None] == ["비장함", "없음"]
-    # two GoEmotions labels mean surprise when scored but are not taught (docs/DATA.md)
+    # two GoEmotions labels and their two KOTE kin mean surprise when scored but are not taught (docs/DATA.md)
     assert [n for n, m in GOEMOTIONS.items() if not m.taught] == ["confusion", "curiosity"]
     assert [n for n, m in KOTE.items() if not m.taught] == ["신기함/관심", "당황/난처"]
     assert [n for n, m in GOEMOTIONS.items() if m.polarity == "neutral"] == ["neutral"]

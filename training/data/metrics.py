@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.model import RedHeartNet
 from schemas import labels as L
 from training.data.dataset import EMOTION_KEY, SUPERVISED, Corpus, net_inputs
-from training.data.human.mapping import GOEMOTIONS, MAPPINGS, emotion_vector, scored_emotion
+from training.data.human.mapping import GOEMOTIONS, MAPPINGS, scored_emotion
 
 EVAL_CHUNK = 1024
 THRESHOLD_GRID = np.round(np.arange(-0.9, 0.91, 0.05), 2)
@@ -243,7 +243,7 @@ def single_label_seven(rows: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     for i, r in enumerate(rows):
         if len(r.source_labels) != 1:
             continue
-        vector = emotion_vector(MAPPINGS[r.dataset][r.source_labels[0]])
+        vector = scored_emotion(r.source_labels, MAPPINGS[r.dataset])
         if vector is not None and max(vector) == 1.0:
             mask[i], gold[i] = True, int(np.argmax(vector))
     return mask, gold
