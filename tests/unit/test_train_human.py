@@ -99,7 +99,8 @@ def no_env_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_presets_say_which_need_human_data() -> None:
-    assert {n for n, p in PRESETS.items() if p.human_sets} == {"demo-human", "full", "full-tuned", "tiny-human"}
+    assert {n for n, p in PRESETS.items() if p.human_sets} == {"demo-human", "full", "full-tuned", "full-tuned-ko",
+                                                                "tiny-human"}
     assert PRESETS["full"].human_sets == ("goemotions", "kote", "nsmc")
     for name in ("demo", "full-weak", "tiny"):
         assert require_human_data(PRESETS[name], None) is None, name
