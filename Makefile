@@ -17,13 +17,14 @@ CHECKPOINT ?= checkpoints/small
 DATA_DIR ?= $(or $(REDHEART_DATA_DIR),$(wildcard ../shared/data))
 DATA_ARGS := $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 # `make train` follows the data: with it, the emotion and sentiment heads learn from the human labels
-# (full: what ships in checkpoints/small); without it, from weak labels + public sentiment data only
+# and e5's top two layers are tuned on the Korean rows (full-tuned-ko: what ships in checkpoints/small,
+# ~50 min on 2 cores); without it, from weak labels + public sentiment data only
 # (full-weak). `make demo` serves the shipped checkpoint and trains nothing; only a checkout without it
 # (or another CHECKPOINT=) trains one first, with DEMO_PRESET (weak-label `demo`, no data needed;
 # DEMO_PRESET=demo-human trains on the human labels). A preset with human data and no directory stops
 # with an error naming the preset.
 DEMO_PRESET  ?= demo
-TRAIN_PRESET ?= $(if $(DATA_DIR),full,full-weak)
+TRAIN_PRESET ?= $(if $(DATA_DIR),full-tuned-ko,full-weak)
 # The shipped checkpoint's seed (docs/MODEL_CARD.md): with the data, `make train` rewrites its very weights.
 TRAIN_SEED   ?= 1
 
