@@ -18,7 +18,7 @@ DATA_DIR ?= $(or $(REDHEART_DATA_DIR),$(wildcard ../shared/data))
 DATA_ARGS := $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 # `make train` follows the data: with it, the emotion and sentiment heads learn from the human labels
 # and e5's top two layers are tuned on the Korean rows (full-tuned-ko: what ships in checkpoints/small,
-# ~50 min on 2 cores); without it, from weak labels + public sentiment data only
+# ~40-60 min on 2 cores); without it, from weak labels + public sentiment data only
 # (full-weak). `make demo` serves the shipped checkpoint and trains nothing; only a checkout without it
 # (or another CHECKPOINT=) trains one first, with DEMO_PRESET (weak-label `demo`, no data needed;
 # DEMO_PRESET=demo-human trains on the human labels). A preset with human data and no directory stops
