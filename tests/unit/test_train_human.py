@@ -8,6 +8,7 @@ model: they check what the data, losses, selection and metrics do, not what an e
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -139,7 +140,12 @@ def test_makefile_chooses_the_preset_by_whether_the_data_is_there(tmp_path: Path
     # the demo keeps the weak-label preset until a human-data demo checkpoint is validated
     assert "--preset demo " in dry(f"{tmp_path / 'c'}/manifest.json", "/d") + " " and "--data-dir /d" in dry(
         f"{tmp_path / 'c'}/manifest.json", "/d")
-    assert "--preset full " in dry("train", "/d") + " " and "--data-dir /d" in dry("train", "/d")
+    # with the data, `make train` reproduces the shipped checkpoint: its preset and its seed
+    shipped = json.loads((ROOT / "checkpoints" / "small" / "manifest.json").read_text(encoding="utf-8"))["training"]
+    train = dry("train", "/d") + " "
+    assert shipped["preset"]["name"] == "full-tuned-ko"
+    assert f"--preset {shipped['preset']['name']} " in train and f"--seed {shipped['seed']} " in train
+    assert "--data-dir /d" in train
     assert "--preset full-weak" in dry("train", "")
 
 
