@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 TORCH_REQUIREMENT ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint-deploy train schemas clean
+.PHONY: install demo test reliability lint-deploy train schemas clean
 
 CHECKPOINT ?= checkpoints/small
 # Human-labeled data sets (docs/DATA.md): $REDHEART_DATA_DIR when set, else ../shared/data when this
@@ -58,6 +58,11 @@ lint-deploy: $(STAMP)
 
 test: $(STAMP)
 	$(if $(DATA_DIR),REDHEART_DATA_DIR=$(DATA_DIR) )$(BIN)/python -m pytest
+
+# The fault suite (and the accept fuzz) again, publishing its figures: rewrites the tracked
+# docs/RELIABILITY.md and bench/results/faults.json (`make test` keeps them in build/faults/).
+reliability: $(STAMP)
+	REDHEART_FAULTS_PUBLISH=1 $(BIN)/python -m pytest tests/faults tests/unit/test_accept_fuzz.py
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export

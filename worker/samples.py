@@ -26,12 +26,24 @@ def eeg(rhythm_hz: float = 10.0, seconds: float = 4.0, rate: float = 256.0, seed
     return {"sample_rate": rate, "values": np.round(values, 3).tolist()}
 
 
-def ecg(bpm: float = 60.0, seconds: float = 10.0, rate: float = 250.0, seed: int = 0) -> dict:
-    """Gaussian P, QRS and T waves repeated at `bpm`, with baseline wander and noise."""
+def ecg(bpm: float = 60.0, seconds: float = 10.0, rate: float = 250.0, seed: int = 0, rsa: float = 0.05) -> dict:
+    """Gaussian P, QRS and T waves at a mean of `bpm`, with baseline wander and noise.
+
+    Beats are not evenly spaced: a real heart speeds up on each breath in and slows on each
+    breath out (respiratory sinus arrhythmia), so each R-R interval swings by ±`rsa` of the
+    mean over a 4 s breath, plus ~1 % jitter. A metronomic sample would read an HRV (RMSSD)
+    of 0 ms, which no living heart shows; `rsa=0` gives one anyway, for tests that want it."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
     period = 60.0 / bpm
-    phase = np.mod(t, period)
+    beats = [0.0]
+    while beats[-1] < seconds + period:
+        swing = 1.0 + rsa * np.sin(2 * np.pi * 0.25 * beats[-1])
+        beats.append(beats[-1] + period * swing * (1.0 + (rng.normal(0.0, 0.01) if rsa else 0.0)))
+    starts = np.asarray(beats)
+    # each sample belongs to the beat that started last before it; the wave is laid on that beat
+    index = np.searchsorted(starts, t, side="right") - 1
+    phase = t - starts[index]
     beat = (
         0.12 * np.exp(-(((phase - 0.2 * period) / 0.025) ** 2))
         + 1.0 * np.exp(-(((phase - 0.35 * period) / 0.008) ** 2))
