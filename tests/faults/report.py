@@ -71,9 +71,15 @@ def record(row: dict, *, to: tuple[Path, Path] | None = None) -> None:
     row["at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows[f"{row['scenario']}|{row['broker']}|{row['delivery']}"] = row
     results.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
-    ordered = sorted(rows.values(), key=lambda r: (r["scenario"], r["broker"], r["delivery"]))
-    doc.write_text(HEADER + "\n".join(_line(r) for r in ordered) + "\n")
+    doc.write_text(render(rows))
     print(f"fault figures ({results}): {_line(row)}")
+
+
+def render(rows: dict[str, dict]) -> str:
+    """The page for these rows (as kept in faults.json): the header, then one line per
+    scenario, sorted so that the page changes only where a figure did."""
+    ordered = sorted(rows.values(), key=lambda r: (r["scenario"], r["broker"], r["delivery"]))
+    return HEADER + "\n".join(_line(r) for r in ordered) + "\n"
 
 
 # When and how fast a result was computed differ between copies; nothing else may.
